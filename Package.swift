@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency direction (DESIGN.md §2): avmae-serve -> HTTPServer -> Serving -> {AVMAE, Media} -> C libraries.
+let package = Package(
+    name: "avmae-serve",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "avmae-serve", targets: ["avmae-serve"]),
+        .library(name: "AVMAE", targets: ["AVMAE"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "AVMAE", dependencies: ["CBLAS"]),
+
+        .executableTarget(
+            name: "avmae-serve",
+            dependencies: [
+                "AVMAE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "AVMAETests", dependencies: ["AVMAE"], resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

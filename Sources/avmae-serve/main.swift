@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct AVMAEServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "avmae-serve",
+        abstract: "Serve Audiovisual Masked Autoencoder (AV-MAE) models over HTTP.",
+        subcommands: []
+    )
+}

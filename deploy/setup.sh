@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages avmae-serve needs and builds the release binary.
+# Idempotent; run as root (or with sudo available) on a machine that already has Swift 6 on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  pkg-config
+  libopenblas-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
+  libsndfile1-dev
+  libmicrohttpd-dev
+  python3-venv
+  curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+swift build -c release --product avmae-serve
+bin="$(swift build -c release --show-bin-path)/avmae-serve"
+echo "setup: built $bin"
