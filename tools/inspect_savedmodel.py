@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Reads the log-mel frontend numbers out of a TF SavedModel and writes them as a bundle `frontend` object.
 
-    inspect_savedmodel.py SAVEDMODEL_DIR --out frontend.json   (--out - prints to stdout)
-        [--signature serving_default] [--input NAME]
+    inspect_savedmodel.py SAVEDMODEL --out frontend.json   (a directory or the zoo's tf_saved_model.zip;
+        [--signature serving_default] [--input NAME]        --out - prints to stdout)
 
 Why: the released AV-MAE SavedModels compute the log-mel inside the graph, and that code is in no repository
 (spec Part A.1, B §1). This tool settles the numbers from the graph itself, so the Swift frontend can be given
@@ -27,6 +27,8 @@ import json
 import math
 import os
 import sys
+import tempfile
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -330,7 +332,24 @@ def read_log_and_normalisation(g: FrontendGraph, matmul) -> tuple[float, float, 
     return log_offset, -b / a, 1.0 / a
 
 
+def savedmodel_dir(path: str, scratch: str) -> str:
+    """The SavedModel directory: PATH itself, or the folder holding saved_model.pb inside a zip."""
+    if not zipfile.is_zipfile(path):
+        return path
+    with zipfile.ZipFile(path) as z:
+        z.extractall(scratch)
+    for root, _, files in os.walk(scratch):
+        if "saved_model.pb" in files:
+            return root
+    raise InspectError(f"{path} holds no saved_model.pb")
+
+
 def inspect(path: str, signature: str = "serving_default", input_name: str | None = None) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        return _inspect(savedmodel_dir(path, scratch), signature, input_name)
+
+
+def _inspect(path: str, signature: str, input_name: str | None) -> dict:
     g = FrontendGraph(path, signature, input_name)
     fft_length = int(np.asarray(g.constant(g.rfft.inputs[1])).reshape(-1)[0])
     window, framed = read_window(g)
@@ -349,7 +368,7 @@ def inspect(path: str, signature: str = "serving_default", input_name: str | Non
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="inspect_savedmodel", description=__doc__.split("\n\n")[2])
-    p.add_argument("savedmodel", help="SavedModel directory (unzipped tf_saved_model.zip)")
+    p.add_argument("savedmodel", help="SavedModel directory or tf_saved_model.zip")
     p.add_argument("--out", required=True, help="frontend JSON to write, or - for stdout")
     p.add_argument("--signature", default="serving_default")
     p.add_argument("--input", help="name of the waveform input in the signature (default: guessed)")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,9 +80,10 @@ def test_refuses_a_symmetric_window(tmp_path):
                                                       "the bundle frontend uses periodic windows")
 
 
-def test_converter_takes_the_frontend_from_a_savedmodel(tmp_path):
+def test_converter_takes_the_frontend_from_a_zipped_savedmodel(tmp_path):
+    """As the zoo ships it: tf_saved_model.zip with the SavedModel in a folder."""
     params, path = frontend_case(tmp_path, "alt", mean=0.5, std=2.0)
-    savedmodel = build(tmp_path, path)
+    savedmodel = shutil.make_archive(str(tmp_path / "tf_saved_model"), "zip", tmp_path, Path(build(tmp_path, path)).name)
     env_python = {**os.environ, "AVMAE_TF_PYTHON": TF_PYTHON}
     result = subprocess.run([sys.executable, str(REPO / "tools" / "convert_checkpoint.py"),
                              str(FIXTURE_CHECKPOINTS / "ft_a.flax.msgpack"), "--out", str(tmp_path / "b"),
