@@ -217,7 +217,7 @@ extension Models {
                                       "--label-set", entry.dataset, "--clip-seconds", String(entry.clipSeconds),
                                       "--frames", String(entry.frames), "--stride", String(entry.stride),
                                       "--resize-short", String(entry.resizeShort)]
-                        + labelArgs + (force ? ["--force"] : []))
+                        + labelArgs + (force ? ["--force"] : []), what: "conversion of \(checkpoint.path)")
 
             let model = try Model(bundle: bundle)
             let c = model.config
@@ -233,7 +233,7 @@ extension Models {
             let done = (try? FileManager.default.attributesOfItem(atPath: part.path)[.size] as? Int) ?? 0
             status("downloading \(url)" + (done > 0 ? " (resuming after \(done) bytes)" : ""))
             try runTool("curl", ["--fail", "--location", "--retry", "3", "--continue-at", "-", "--progress-bar",
-                                 "--output", part.path, url])
+                                 "--output", part.path, url], what: "download of \(url) (the partial file stays for a resume)")
             try? FileManager.default.removeItem(at: file)
             try FileManager.default.moveItem(at: part, to: file)
         }
@@ -243,15 +243,14 @@ extension Models {
             FileHandle.standardError.write(Data("fetch: \(line)\n".utf8))
         }
 
-        private func runTool(_ executable: String, _ arguments: [String]) throws {
+        private func runTool(_ executable: String, _ arguments: [String], what: String) throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [executable] + arguments
             try process.run()
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw ModelsError.commandFailed(([executable] + arguments.prefix(1)).joined(separator: " "),
-                                                process.terminationStatus)
+                throw ModelsError.commandFailed("\(what) (\(executable))", process.terminationStatus)
             }
         }
     }
