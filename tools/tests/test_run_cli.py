@@ -79,3 +79,45 @@ def test_float_frames_equal_uint8_frames(tmp_path, inputs):
     run_converter(FIXTURE_CHECKPOINTS / "ft_v.flax.msgpack", "--out", bundle, *COMPACT_ARGS, "--placeholder-labels")
     outputs = run_bundle(bundle, tmp_path / "out.safetensors", ["--frames", paths["frames_f32"]])
     assert relative_error(outputs["logits"], io["outputs/finetune/as527/v/logits"]) <= TOLERANCE
+
+
+GOLDEN_DIR = os.environ.get("AVMAE_GOLDEN_DIR")
+TINY = {  # checkpoint -> (video input, references); full-length shapes: 1000 spectrogram frames, 16/32 video frames
+    "pretrain": ("rgb16_uint8", {"audio_tokens": "outputs/pretrain/encoder_tokens/spectrogram",
+                                 "rgb_tokens": "outputs/pretrain/encoder_tokens/rgb"}),
+    **{f"ft_{m}{head}": ("rgb32_uint8", {"logits": f"outputs/finetune/{labels}/{m}/logits"})
+       for m in ("av", "a", "v") for head, labels in (("", "as527"), ("_head_vgg309", "vgg309"))},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_inputs(tmp_path_factory):
+    io = load_file(os.path.join(GOLDEN_DIR, "tiny", "io.safetensors"))
+    folder = tmp_path_factory.mktemp("tiny_inputs")
+    paths = {}
+    for name in ("spectrogram", "rgb16_uint8", "rgb32_uint8"):
+        paths[name] = folder / f"{name}.npy"
+        np.save(paths[name], io[f"inputs/{name}"])
+    return io, paths
+
+
+@pytest.mark.skipif(not GOLDEN_DIR, reason="AVMAE_GOLDEN_DIR is not set: the full-length tiny golden check "
+                    "(../shared/golden/tiny, 29 MB, not committed) did not run")
+@pytest.mark.parametrize("model", sorted(TINY))
+def test_tiny_checkpoints_at_release_defaults(tmp_path, tiny_inputs, model):
+    """Full-length shapes with the converter's release defaults (clip 10 s, 16/32 frames, label set from the head)."""
+    io, paths = tiny_inputs
+    video, references = TINY[model]
+    bundle = tmp_path / "bundle"
+    labels = [] if model == "pretrain" else ["--placeholder-labels"]
+    run_converter(os.path.join(GOLDEN_DIR, "tiny", "checkpoints", f"{model}.flax.msgpack"), "--out", bundle,
+                  "--fusion-layer", "1", "--clip-seconds", "10", *labels,
+                  *(["--label-set", "audioset"] if model == "pretrain" else []))
+    modalities = "av" if model == "pretrain" else model.split("_")[1]  # ft_<av|a|v>[_head_vgg309]
+    args = (["--spectrogram", paths["spectrogram"]] if "a" in modalities else []) + \
+           (["--frames", paths[video]] if "v" in modalities else [])
+    outputs = run_bundle(bundle, tmp_path / "out.safetensors", args)
+    for name, ref in references.items():
+        error = relative_error(outputs[name], io[ref])
+        print(f"tiny {model} {name}: max|ours-ref|/max|ref| = {error:.2e}")
+        assert error <= TOLERANCE, f"tiny {model} {name}: relative error {error:.2e} > {TOLERANCE}"
