@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Builds a small TF SavedModel whose log-mel frontend has known parameters, for test_inspect_savedmodel.py.
 
-    build_frontend_savedmodel.py FRONTEND_JSON OUT_DIR [--mel-variable] [--symmetric-window]
+    build_frontend_savedmodel.py JOBS_JSON
+    JOBS_JSON: [{"frontend": {spec A.1 keys}, "out": DIR, "mel_variable": bool, "symmetric_window": bool}, ...]
 
 Why: the released SavedModels cannot be downloaded here, so the test builds one the way an exporter would
 (tf.signal.stft, linear_to_mel_weight_matrix, log, normalisation, then a stand-in "model" that pools the log-mel
-into logits) and checks that inspect_savedmodel.py reads the same numbers back. Runs in the TensorFlow venv.
+into logits) and checks that inspect_savedmodel.py reads the same numbers back. Runs in the TensorFlow venv; one
+process builds every job because importing TensorFlow is most of the cost.
 """
 import argparse
 import functools
@@ -40,16 +42,13 @@ class Frontend(tf.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("frontend_json")
-    ap.add_argument("out")
+    ap.add_argument("jobs_json")
     ap.add_argument("--samples", type=int, default=32000)
-    ap.add_argument("--mel-variable", action="store_true")
-    ap.add_argument("--symmetric-window", action="store_true")
     args = ap.parse_args()
-    module = Frontend(json.load(open(args.frontend_json)), args.mel_variable, args.symmetric_window)
-    serve = tf.function(module.__call__, input_signature=[tf.TensorSpec([None, args.samples, 1], tf.float32,
-                                                                        name="waveform")])
-    tf.saved_model.save(module, args.out, signatures=serve)
+    for job in json.load(open(args.jobs_json)):
+        module = Frontend(job["frontend"], job.get("mel_variable", False), job.get("symmetric_window", False))
+        signature = [tf.TensorSpec([None, args.samples, 1], tf.float32, name="waveform")]
+        tf.saved_model.save(module, job["out"], signatures=tf.function(module.__call__, input_signature=signature))
 
 
 if __name__ == "__main__":

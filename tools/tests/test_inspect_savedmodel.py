@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -39,51 +38,58 @@ pytestmark = pytest.mark.skipif(TF_PYTHON is None, reason="TensorFlow is not imp
                                 "no .venv-tf): run tools/setup_tf_venv.sh to enable the SavedModel inspector tests")
 
 
-def frontend_case(tmp_path, name: str, **overrides) -> tuple[dict, str]:
+def frontend(name: str, **overrides) -> dict:
     params = json.loads((FRONTEND_FIXTURES / f"frontend-{name}.json").read_text())
-    params.update(overrides)
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(params))
-    return params, str(path)
+    return {k: params[k] for k in KEYS} | overrides
 
 
-def build(tmp_path, params_path: str, *flags) -> str:
-    out = str(tmp_path / "savedmodel")
-    result = subprocess.run([TF_PYTHON, str(BUILDER), params_path, out, *flags], capture_output=True, text=True)
+CASES = {
+    # hamming, magnitude, 125-7500 Hz, 1e-3, mel matrix as a variable
+    "default": (frontend("default"), {"mel_variable": True}),
+    # hann, power, 0-8000 Hz, 1e-6, mel matrix computed in the graph
+    "alt": (frontend("alt"), {}),
+    # AudioSet finetuned normalisation baked into the graph
+    "audioset-finetuned": (frontend("default", mean=1.102, std=2.762), {}),
+    "no-padding-64-bins": (frontend("alt", frame_step=100, pad_end=False, fft_length=1024, mel_bins=64,
+                                    lower_hz=60.0, upper_hz=7800.0), {"mel_variable": True}),
+    "symmetric-window": (frontend("default"), {"symmetric_window": True}),
+    "for-converter": (frontend("alt", mean=0.5, std=2.0), {}),
+}
+
+
+@pytest.fixture(scope="module")
+def savedmodels(tmp_path_factory) -> dict:
+    """Every case's SavedModel, built by one TensorFlow process."""
+    folder = tmp_path_factory.mktemp("savedmodels")
+    jobs = [{"frontend": params, "out": str(folder / name), **flags} for name, (params, flags) in CASES.items()]
+    (folder / "jobs.json").write_text(json.dumps(jobs))
+    result = subprocess.run([TF_PYTHON, str(BUILDER), str(folder / "jobs.json")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    return out
+    return {name: folder / name for name in CASES}
 
 
-def inspect(savedmodel: str) -> subprocess.CompletedProcess:
-    return subprocess.run([TF_PYTHON, str(INSPECTOR), savedmodel, "--out", "-"], capture_output=True, text=True)
+def inspect(savedmodel) -> subprocess.CompletedProcess:
+    return subprocess.run([TF_PYTHON, str(INSPECTOR), str(savedmodel), "--out", "-"], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("case,overrides,flags", [
-    ("default", {}, ["--mel-variable"]),                        # hamming, magnitude, 125-7500 Hz, mel as a variable
-    ("alt", {}, []),                                           # hann, power, 0-8000 Hz, 1e-6, mel computed in-graph
-    ("default", {"mean": 1.102, "std": 2.762}, []),            # AudioSet finetuned normalisation baked in
-    ("alt", {"frame_step": 100, "pad_end": False, "fft_length": 1024, "mel_bins": 64, "lower_hz": 60.0,
-             "upper_hz": 7800.0}, ["--mel-variable"]),
-])
-def test_reads_the_frontend_it_was_built_with(tmp_path, case, overrides, flags):
-    params, path = frontend_case(tmp_path, case, **overrides)
-    result = inspect(build(tmp_path, path, *flags))
+@pytest.mark.parametrize("case", ["default", "alt", "audioset-finetuned", "no-padding-64-bins"])
+def test_reads_the_frontend_it_was_built_with(savedmodels, case):
+    result = inspect(savedmodels[case])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout) == {k: params[k] for k in KEYS}
+    assert json.loads(result.stdout) == CASES[case][0]
 
 
-def test_refuses_a_symmetric_window(tmp_path):
-    _, path = frontend_case(tmp_path, "default")
-    result = inspect(build(tmp_path, path, "--symmetric-window"))
+def test_refuses_a_symmetric_window(savedmodels):
+    result = inspect(savedmodels["symmetric-window"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == ("inspect_savedmodel: error: the window is a symmetric hamming; "
                                                       "the bundle frontend uses periodic windows")
 
 
-def test_converter_takes_the_frontend_from_a_zipped_savedmodel(tmp_path):
+def test_converter_takes_the_frontend_from_a_zipped_savedmodel(tmp_path, savedmodels):
     """As the zoo ships it: tf_saved_model.zip with the SavedModel in a folder."""
-    params, path = frontend_case(tmp_path, "alt", mean=0.5, std=2.0)
-    savedmodel = shutil.make_archive(str(tmp_path / "tf_saved_model"), "zip", tmp_path, Path(build(tmp_path, path)).name)
+    folder = savedmodels["for-converter"]
+    savedmodel = shutil.make_archive(str(tmp_path / "tf_saved_model"), "zip", folder.parent, folder.name)
     env_python = {**os.environ, "AVMAE_TF_PYTHON": TF_PYTHON}
     result = subprocess.run([sys.executable, str(REPO / "tools" / "convert_checkpoint.py"),
                              str(FIXTURE_CHECKPOINTS / "ft_a.flax.msgpack"), "--out", str(tmp_path / "b"),
@@ -91,4 +97,4 @@ def test_converter_takes_the_frontend_from_a_zipped_savedmodel(tmp_path):
                             capture_output=True, text=True, env=env_python)
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert config["frontend"] == {k: params[k] for k in KEYS}
+    assert config["frontend"] == CASES["for-converter"][0]
