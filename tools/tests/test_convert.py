@@ -288,6 +288,19 @@ def test_refuses_label_problems(tmp_path):
     assert "--label-set vggsound does not match the 527-class head" in error_line(result)
 
 
+def test_refuses_to_guess_what_cannot_be_read_from_weights(tmp_path):
+    result = run_converter(FIXTURE_CHECKPOINTS / "pretrain.flax.msgpack", "--out", tmp_path / "b", check=False)
+    assert "pass --label-set audioset|vggsound (sets clip_seconds)" in error_line(result)
+    tree = read_raw(FIXTURE_CHECKPOINTS / "ft_av.flax.msgpack")
+    head = tree["params"]["ProjectionHeadAndClassifier_0"]["output_projection"]
+    head["kernel"], head["bias"] = ext(np.zeros((32, 10), "f4")), ext(np.zeros(10, "f4"))
+    result = run_converter(write_raw(tmp_path / "ckpt", tree), "--out", tmp_path / "b", "--placeholder-labels",
+                           "--label-set", "audioset", check=False)
+    assert "no default for a 10-class head; pass --fusion-layer N" in error_line(result)
+    result = run_converter(tmp_path / "ckpt", "--out", tmp_path / "b", "--placeholder-labels", check=False)
+    assert "cannot tell the label set of a 10-class head" in error_line(result)
+
+
 def test_refuses_to_overwrite_without_force(tmp_path):
     args = (FIXTURE_CHECKPOINTS / "ft_a.flax.msgpack", "--out", tmp_path / "b", *COMPACT_ARGS, "--placeholder-labels")
     run_converter(*args)
