@@ -88,19 +88,23 @@ struct BenchCommand: ParsableCommand {
             (tokens, patch) = (c.videoTokens, 1536)
         }
         let rssBefore = Memory.residentMiB()
+        let shapes = Cost.encoderShapes(config: c, tokens: tokens, batch: batch, layers: c.numLayers, patchSize: patch)
+        let all = BLAS.Baseline(shapes), linear = BLAS.Baseline(Array(shapes[1...3]))
         _ = try model.run(input, workspace: ws)
-        var times = [Double]()
+        _ = all.time()
+        // Model and baselines alternate, so a noisy neighbour slows all three alike.
+        var times = [Double](), sgemmTimes = [Double](), linearTimes = [Double]()
         for _ in 0..<runs {
             let t = Date()
             _ = try model.run(input, workspace: ws)
             times.append(Date().timeIntervalSince(t))
+            sgemmTimes.append(all.time())
+            linearTimes.append(linear.time())
         }
-        let seconds = times.sorted()[times.count / 2]
-        let shapes = Cost.encoderShapes(config: c, tokens: tokens, batch: batch, layers: c.numLayers, patchSize: patch)
-        let flops = shapes.reduce(0) { $0 + $1.flops }
-        let sgemm = BLAS.time(shapes, runs: runs)
-        let linear = Array(shapes[1...3])
-        let linearRate = linear.reduce(0) { $0 + $1.flops } / BLAS.time(linear, runs: runs) / 1e9
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        let seconds = median(times), sgemm = median(sgemmTimes)
+        let flops = all.flops
+        let linearRate = linear.flops / median(linearTimes) / 1e9
         return CaseResult(name: name, modality: modality.rawValue, tokens: tokens, batch: batch, seconds: seconds,
                           gflop: flops / 1e9, gflops: flops / seconds / 1e9, sgemmSeconds: sgemm,
                           sgemmGflops: flops / sgemm / 1e9, ratio: sgemm / seconds, sgemmLinearGflops: linearRate,

@@ -35,30 +35,34 @@ public enum BLAS {
         public var flops: Double { 2 * Double(m) * Double(k) * Double(n) * Double(count) }
     }
 
-    /// Seconds cblas_sgemm alone takes for `shapes` (median of `runs` after a warm-up): the same-run baseline
-    /// every model benchmark is reported against.
-    public static func time(_ shapes: [Shape], runs: Int = 3) -> Double {
-        let inputs = shapes.map { s -> (Buffer, Buffer, Buffer) in
-            let a = Buffer(capacity: s.m * s.k), b = Buffer(capacity: s.k * s.n), c = Buffer(capacity: s.m * s.n)
-            for (buf, count) in [(a, s.m * s.k), (b, s.k * s.n)] {
-                for i in 0..<count { buf.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+    /// cblas_sgemm alone on a list of shapes, with operands allocated once: the same-run baseline every model
+    /// benchmark is reported against. Benchmarks alternate it with the model so both see the same machine load.
+    public final class Baseline {
+        private let shapes: [Shape]
+        private let operands: [(Buffer, Buffer, Buffer)]
+
+        public init(_ shapes: [Shape]) {
+            self.shapes = shapes
+            operands = shapes.map { s in
+                let a = Buffer(capacity: s.m * s.k), b = Buffer(capacity: s.k * s.n), c = Buffer(capacity: s.m * s.n)
+                for (buf, count) in [(a, s.m * s.k), (b, s.k * s.n)] {
+                    for i in 0..<count { buf.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+                }
+                return (a, b, c)
             }
-            return (a, b, c)
         }
-        func once() {
-            for (s, (a, b, c)) in zip(shapes, inputs) {
+
+        public var flops: Double { shapes.reduce(0) { $0 + $1.flops } }
+
+        /// Seconds for one pass over every shape.
+        public func time() -> Double {
+            let t = Clock.now()
+            for (s, (a, b, c)) in zip(shapes, operands) {
                 let am = a.matrix(s.m, s.k).readOnly, cm = c.matrix(s.m, s.n)
                 let bm = s.transposeB ? b.matrix(s.n, s.k).readOnly : b.matrix(s.k, s.n).readOnly
                 for _ in 0..<s.count { gemm(am, bm, transposeB: s.transposeB, into: cm) }
             }
+            return Clock.now() - t
         }
-        once()
-        var times = [Double]()
-        for _ in 0..<max(runs, 1) {
-            let t = Clock.now()
-            once()
-            times.append(Clock.now() - t)
-        }
-        return times.sorted()[times.count / 2]
     }
 }
