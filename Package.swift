@@ -12,22 +12,52 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
+
+        // Serving: no C, no JSON. Batching, the inference worker, lifecycle.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "AVMAE",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // HTTPServer: the only place that knows HTTP and JSON.
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                "Serving", "AVMAE", "CMicroHTTPD",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
 
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE",
+                "AVMAE", "Serving", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
         .testTarget(name: "AVMAETests", dependencies: ["AVMAE"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "AVMAE"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
