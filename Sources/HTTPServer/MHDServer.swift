@@ -50,6 +50,9 @@ public final class MHDServer: @unchecked Sendable {
     let limits: Limits
     private let lock = NSLock()
     private var state = State.idle  // guarded by lock
+    /// Requests between their first callback and MHD's "completed" notice (response sent or connection gone).
+    private let active = NSCondition()
+    private var activeRequests = 0  // guarded by active
 
     public init(handler: HTTPHandler, limits: Limits) {
         self.handler = handler
@@ -67,7 +70,7 @@ public final class MHDServer: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         let daemon = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                avmae_mhd_start(flags, UInt16(port), sa, accessHandler, me, requestCompleted, nil,
+                avmae_mhd_start(flags, UInt16(port), sa, accessHandler, me, requestCompleted, me,
                                 UInt32(limits.connectionTimeoutSeconds), UInt32(limits.threads),
                                 limits.connectionMemoryBytes, UInt32(limits.connectionLimit))
             }
@@ -83,6 +86,31 @@ public final class MHDServer: @unchecked Sendable {
             guard case .running(let daemon) = state else { return }
             state = .quiesced(daemon: daemon, listenSocket: MHD_quiesce_daemon(daemon))
         }
+    }
+
+    /// Waits until every request that has started has had its response sent, or `timeout` seconds pass.
+    /// Returns whether it got there; used on shutdown between draining the model and `stop`.
+    public func waitUntilIdle(timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        active.lock()
+        defer { active.unlock() }
+        while activeRequests > 0 {
+            if !active.wait(until: deadline) { return activeRequests == 0 }
+        }
+        return true
+    }
+
+    fileprivate func requestStarted() {
+        active.lock()
+        activeRequests += 1
+        active.unlock()
+    }
+
+    fileprivate func requestEnded() {
+        active.lock()
+        activeRequests -= 1
+        active.broadcast()
+        active.unlock()
     }
 
     /// Closes every connection and joins MHD's threads.
@@ -174,6 +202,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
                                    headers: HTTPHeaders(values(connection, .HEADER_KIND)))
         let exchange = Exchange(head: head, query: query)
         conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
+        server.requestStarted()
         if let refusal = server.handler.preflight(head) {
             return queue(refusal, on: connection)
         }
@@ -226,8 +255,9 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     }
 }
 
-private let requestCompleted: MHD_RequestCompletedCallback = { _, _, conCls, _ in
+private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
     guard let conCls, let pointer = conCls.pointee else { return }
     Unmanaged<Exchange>.fromOpaque(pointer).release()
     conCls.pointee = nil
+    server(cls).requestEnded()
 }

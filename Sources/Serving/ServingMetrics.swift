@@ -30,6 +30,10 @@ public struct ServingMetrics: Sendable {
         })
     }
 
+    public func setReady(_ ready: Bool) {
+        modelReady.record(ready ? 1 : 0)
+    }
+
     func rejected(_ reason: RejectReason) {
         rejectedByReason[reason]?.increment()
     }
