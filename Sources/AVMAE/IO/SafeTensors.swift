@@ -1,0 +1,130 @@
+import Foundation
+
+/// A safetensors file (https://github.com/huggingface/safetensors: 8-byte LE header length, JSON header,
+/// raw little-endian data), memory-mapped read-only so weights are shared with the page cache, never copied.
+public final class SafeTensorsFile: @unchecked Sendable {
+    public struct Entry: Sendable {
+        public let dtype: String
+        public let shape: [Int]
+        let offset: Int
+        let byteCount: Int
+    }
+
+    public let path: String
+    public let entries: [String: Entry]
+    public let metadata: [String: String]
+    private let mapping: UnsafeMutableRawPointer
+    private let mappedLength: Int
+    private let dataStart: Int
+
+    static let elementSize = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "U8": 1, "I8": 1, "I32": 4, "I64": 8, "BOOL": 1]
+
+    public init(path: String) throws {
+        self.path = path
+        let name = (path as NSString).lastPathComponent
+        func bad(_ why: String) -> BundleError { .invalidSafetensors(file: name, why) }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw BundleError.missingFile(path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw bad("cannot stat") }
+        let size = Int(st.st_size)
+        guard size >= 8 else { throw bad("file is \(size) bytes, shorter than the 8-byte header length") }
+        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { throw bad("mmap failed") }
+        mapping = map
+        mappedLength = size
+        var ok = false
+        defer { if !ok { munmap(map, size) } }
+
+        let headerLength = Int(map.loadUnaligned(as: UInt64.self).littleEndian)
+        guard headerLength > 1, headerLength <= size - 8 else {
+            throw bad("header length \(headerLength) does not fit in a \(size)-byte file (truncated?)")
+        }
+        dataStart = 8 + headerLength
+        let headerData = Data(bytes: map + 8, count: headerLength)
+        guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw bad("header is not a JSON object")
+        }
+        var entries = [String: Entry]()
+        var metadata = [String: String]()
+        for (key, value) in json {
+            if key == "__metadata__" {
+                for (mk, mv) in value as? [String: Any] ?? [:] { metadata[mk] = "\(mv)" }
+                continue
+            }
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
+            else { throw bad("entry \(key) lacks dtype, shape or data_offsets") }
+            guard let width = Self.elementSize[dtype] else { throw bad("entry \(key) has unknown dtype \(dtype)") }
+            let count = shape.reduce(1, *)
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == count * width else {
+                throw bad("entry \(key): data_offsets \(offsets) do not hold shape \(shape) of \(dtype)")
+            }
+            guard dataStart + offsets[1] <= size else {
+                throw bad("entry \(key) ends past the end of the file (truncated?)")
+            }
+            entries[key] = Entry(dtype: dtype, shape: shape, offset: offsets[0], byteCount: count * width)
+        }
+        self.entries = entries
+        self.metadata = metadata
+        ok = true
+    }
+
+    deinit { munmap(mapping, mappedLength) }
+
+    public var names: [String] { entries.keys.sorted() }
+
+    /// Zero-copy pointer to an F32 tensor's data inside the mapping. Data that is not 4-byte aligned (a writer
+    /// that did not pad its header) is refused rather than read misaligned.
+    func floatPointer(_ name: String) throws -> (UnsafePointer<Float>, Entry) {
+        guard let e = entries[name] else { throw BundleError.missingTensor(name) }
+        guard e.dtype == "F32" else { throw BundleError.wrongDType(tensor: name, e.dtype) }
+        let raw = UnsafeRawPointer(mapping) + dataStart + e.offset
+        guard Int(bitPattern: raw) % MemoryLayout<Float>.alignment == 0 else {
+            throw BundleError.invalidSafetensors(file: (path as NSString).lastPathComponent, "tensor \(name) is not 4-byte aligned")
+        }
+        return (raw.assumingMemoryBound(to: Float.self), e)
+    }
+
+    /// A copy of any numeric tensor converted to Float (test inputs such as uint8 frames, float64 references).
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let e = entries[name] else { throw BundleError.missingTensor(name) }
+        let raw = UnsafeRawPointer(mapping) + dataStart + e.offset
+        let count = e.shape.reduce(1, *)
+        var out = [Float](repeating: 0, count: count)
+        switch e.dtype {
+        case "F32": for i in 0..<count { out[i] = raw.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+        case "F64": for i in 0..<count { out[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+        case "U8": for i in 0..<count { out[i] = Float(raw.load(fromByteOffset: i, as: UInt8.self)) }
+        default: throw BundleError.wrongDType(tensor: name, e.dtype)
+        }
+        return Tensor(shape: e.shape, data: out)
+    }
+
+    /// The raw bytes of a tensor (uint8 video frames are converted by the caller exactly as upstream does).
+    public func bytes(_ name: String) throws -> [UInt8] {
+        guard let e = entries[name] else { throw BundleError.missingTensor(name) }
+        let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(mapping) + dataStart + e.offset, count: e.byteCount)
+        return [UInt8](raw)
+    }
+
+    /// Writes float32 tensors (sorted by name, header padded to 8 bytes so every tensor is aligned).
+    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+        var header = [String: Any]()
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        let sorted = tensors.sorted { $0.0 < $1.0 }
+        for (name, t) in sorted {
+            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
+            offset += 4 * t.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        var out = Data()
+        out.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        for (_, t) in sorted { t.data.withUnsafeBytes { out.append(contentsOf: $0) } }
+        try out.write(to: url, options: .atomic)
+    }
+}

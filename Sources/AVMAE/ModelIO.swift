@@ -1,0 +1,54 @@
+/// What a caller hands the model. Audio comes either as a waveform (through the bundle's log-mel frontend) or
+/// as an already-normalised spectrogram (upstream's model input); video as frames in [-1, 1].
+public struct ModelInput: Sendable {
+    /// (batch, samples) at frontend.sample_rate
+    public var waveform: Tensor?
+    /// (batch, frames, mel) or (batch, frames, mel, 1), after normalisation
+    public var spectrogram: Tensor?
+    /// (batch, T, 224, 224, 3) RGB in [-1, 1], T even
+    public var frames: Tensor?
+
+    public init(waveform: Tensor? = nil, spectrogram: Tensor? = nil, frames: Tensor? = nil) {
+        self.waveform = waveform
+        self.spectrogram = spectrogram
+        self.frames = frames
+    }
+
+    /// upstream's conversion of uint8 pixels: float32(u8) / 255 * 2 - 1, evaluated in float32 left to right.
+    public static func framesFromBytes(_ bytes: [UInt8], shape: [Int]) -> Tensor {
+        Tensor(shape: shape, data: bytes.map { Float($0) / 255 * 2 - 1 })
+    }
+}
+
+public struct ModelOutput: Sendable {
+    /// (batch, frames, mel): the normalised log-mel the tokenizer saw, when the input was a waveform
+    public var logMel: Tensor?
+    /// (batch, audio tokens, D): final normalised encoder tokens (pretrained output; pre-classifier for MBT)
+    public var audioTokens: Tensor?
+    /// (batch, video tokens, D)
+    public var videoTokens: Tensor?
+    /// (batch, classes), raw logits (finetuned models only)
+    public var logits: Tensor?
+    /// Which modalities actually ran.
+    public var modalities: [Modality] = []
+}
+
+/// Why a model call was refused. The model never crashes on a bad input shape.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case noInput
+    case unsupportedModality(Modality, model: [Modality])
+    case badShape(input: String, expected: String, found: [Int])
+    case batchMismatch([Int])
+    case tooShort(input: String, minimum: String)
+
+    public var description: String {
+        switch self {
+        case .noInput: return "no audio or video input was given"
+        case .unsupportedModality(let m, let have):
+            return "this model has no \(m.rawValue) branch (it takes \(have.map(\.rawValue).joined(separator: " + ")))"
+        case .badShape(let input, let expected, let found): return "\(input) must be \(expected), got \(found)"
+        case .batchMismatch(let sizes): return "audio and video batch sizes differ: \(sizes)"
+        case .tooShort(let input, let minimum): return "\(input) is too short: need at least \(minimum)"
+        }
+    }
+}

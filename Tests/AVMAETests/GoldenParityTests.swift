@@ -1,0 +1,68 @@
+import AVMAE
+import XCTest
+
+/// Every model of the compact golden set against the upstream JAX outputs (tolerance: issue, 1e-4 relative).
+final class GoldenParityTests: XCTestCase {
+    var params: SafeTensorsFile!
+    var io: SafeTensorsFile!
+    var spectrogram: Tensor!
+    var frames: Tensor!
+
+    override func setUpWithError() throws {
+        params = try Golden.file("params.safetensors")
+        io = try Golden.file("io.safetensors")
+        spectrogram = try io.tensor("inputs/spectrogram")  // (2, 160, 128, 1)
+        frames = ModelInput.framesFromBytes(try io.bytes("inputs/rgb4_uint8"), shape: [2, 4, 224, 224, 3])
+    }
+
+    func run(_ config: ModelConfig, prefix: String, head: String? = nil, audio: Bool, video: Bool) throws -> ModelOutput {
+        let dir = try Golden.bundle(params: params, prefix: prefix, headPrefix: head, config: config)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try Model(bundle: dir)
+        return try model.run(ModelInput(spectrogram: audio ? spectrogram : nil, frames: video ? frames : nil),
+                             workspace: model.makeWorkspace())
+    }
+
+    func finetuned(_ modalities: [Modality], classes: Int) -> ModelConfig {
+        Golden.config(.finetuned, .mbt, modalities, width: 32, heads: 2, mlp: 64, layers: 2, fusion: 1, classes: classes)
+    }
+
+    func testPretrainedMidFusionTokens() throws {
+        let config = Golden.config(.pretrained, .midFusion, [.audio, .video], width: 32, heads: 2, mlp: 64, layers: 1, joint: 1)
+        let out = try run(config, prefix: "pretrain/", audio: true, video: true)
+        assertClose(out.audioTokens, try io.tensor("outputs/pretrain/encoder_tokens/spectrogram"), "pretrain audio tokens")
+        assertClose(out.videoTokens, try io.tensor("outputs/pretrain/encoder_tokens/rgb"), "pretrain rgb tokens")
+    }
+
+    func testFinetunedAudioVisual() throws {
+        let out = try run(finetuned([.audio, .video], classes: 527), prefix: "ft_av/", audio: true, video: true)
+        assertClose(out.logits, try io.tensor("outputs/finetune/as527/av/logits"), "ft_av as527 logits")
+        assertClose(out.audioTokens, try io.tensor("outputs/finetune/as527/av/preclassifier_tokens/spectrogram"), "ft_av audio tokens")
+        assertClose(out.videoTokens, try io.tensor("outputs/finetune/as527/av/preclassifier_tokens/rgb"), "ft_av rgb tokens")
+        XCTAssertEqual(out.modalities, [.audio, .video])
+    }
+
+    func testFinetunedAudioOnly() throws {
+        let out = try run(finetuned([.audio], classes: 527), prefix: "ft_a/", audio: true, video: false)
+        assertClose(out.logits, try io.tensor("outputs/finetune/as527/a/logits"), "ft_a as527 logits")
+    }
+
+    func testFinetunedVideoOnly() throws {
+        let out = try run(finetuned([.video], classes: 527), prefix: "ft_v/", audio: false, video: true)
+        assertClose(out.logits, try io.tensor("outputs/finetune/as527/v/logits"), "ft_v as527 logits")
+    }
+
+    func testVGGSoundHeads() throws {
+        for (m, mods) in [("av", [Modality.audio, .video]), ("a", [.audio]), ("v", [.video])] {
+            let out = try run(finetuned(mods, classes: 309), prefix: "ft_\(m)/", head: "ft_\(m)_head_vgg309/",
+                              audio: mods.contains(.audio), video: mods.contains(.video))
+            assertClose(out.logits, try io.tensor("outputs/finetune/vgg309/\(m)/logits"), "ft_\(m) vgg309 logits")
+        }
+    }
+
+    func testFloat64ReferenceAgrees() throws {
+        let ref = try Golden.file("ref_f64.safetensors")
+        let out = try run(finetuned([.audio, .video], classes: 527), prefix: "ft_av/", audio: true, video: true)
+        assertClose(out.logits, try ref.tensor("outputs/finetune/as527/av/logits"), "ft_av logits vs float64")
+    }
+}
