@@ -1,3 +1,4 @@
+import AVMAE
 import Foundation
 import Serving
 

@@ -54,7 +54,7 @@ struct Serve: ParsableCommand {
 
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory),
-                            loader: BundleLoader.load)
+                            loader: { try BundleLoader.load($0) })
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
         let port = try daemon.start()
         // Tests and scripts read this line to find an ephemeral port.

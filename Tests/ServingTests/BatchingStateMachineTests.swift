@@ -73,6 +73,7 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(m.submit(job(2), now: at(1)), [.reject(jobID: 2, .queueFull)])
         _ = m.tick(now: at(10))
         XCTAssertEqual(m.queuedRows, 0)
+        _ = m.batchCompleted(now: at(11))
         XCTAssertEqual(m.submit(job(3, rows: 3), now: at(11)), [.wake(at: at(21))])
         XCTAssertEqual(m.submit(job(4), now: at(12)), [.reject(jobID: 4, .queueFull)])
     }
