@@ -15,8 +15,15 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // One pkgConfig per system library target; libavformat's -I covers all five FFmpeg libraries.
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
+        ),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
 
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
+        .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
 
         .executableTarget(
             name: "avmae-serve",
@@ -28,6 +35,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AVMAETests", dependencies: ["AVMAE"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
