@@ -18,16 +18,23 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // One pkgConfig per system library target; libavformat's -I covers all five FFmpeg libraries.
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
+        ),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
 
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
 
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
+        .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
 
         // Serving: no C, no JSON. Batching, the inference worker, lifecycle.
         .target(
             name: "Serving",
             dependencies: [
-                "AVMAE",
+                "AVMAE", "Media",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -47,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Serving", "HTTPServer",
+                "AVMAE", "Media", "Serving", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -56,6 +63,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AVMAETests", dependencies: ["AVMAE"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ServingTests", dependencies: ["Serving"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "AVMAE"], resources: [.copy("Fixtures")]),
     ],

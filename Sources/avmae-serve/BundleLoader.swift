@@ -1,15 +1,15 @@
+import AVMAE
+import Foundation
 import HTTPServer
+import Media
 import Serving
 
 /// Builds the model backend and clip decoder for `serve` from the configured bundle.
 enum BundleLoader {
-    enum LoadError: Error, CustomStringConvertible {
-        case notYetAvailable
-
-        var description: String { "this build has no model loader yet (branch `main` not merged)" }
-    }
-
     static func load(_ config: ServerConfig) throws -> (InferenceBackend, ClipDecoding) {
-        throw LoadError.notYetAvailable
+        let model = try Model(bundle: URL(fileURLWithPath: config.bundle ?? ""))
+        let limits = MediaLimits(maxBytes: config.maxBodyBytes, maxDurationSeconds: config.maxDurationSeconds)
+        return (ModelBackend(model: model),
+                MediaClipDecoder(config: model.config, limits: limits, hopSeconds: config.hopSeconds))
     }
 }
