@@ -9,7 +9,7 @@ public final class Model: @unchecked Sendable {
     /// Number of float parameters the model reads (every tensor in the bundle, since unused ones are refused).
     public let parameterCount: Int
 
-    private let weights: SafeTensorsFile
+    private let store: WeightStore  // owns the mapping every layer's weights point into
     private let frontend: LogMelFrontend
     private let audioEmbedding: AudioPatchEmbedding?
     private let videoEmbedding: VideoTubeletEmbedding?
@@ -40,16 +40,27 @@ public final class Model: @unchecked Sendable {
         try self.init(config: config, weights: SafeTensorsFile(path: weightsPath), labels: labels)
     }
 
-    public init(config: ModelConfig, weights: SafeTensorsFile, labels: [Label]) throws {
+    public convenience init(config: ModelConfig, weights: SafeTensorsFile, labels: [Label]) throws {
+        try self.init(config: config, store: WeightStore(file: weights), labels: labels)
+    }
+
+    /// The tensors (name, shape, fan-in) a bundle for `config` must hold, found by building the model against a
+    /// recording store: the layer code stays the one place that knows the names.
+    static func tensorShapes(for config: ModelConfig) throws -> [(name: String, shape: [Int], fanIn: Int)] {
+        let store = WeightStore(file: nil)
+        _ = try Model(config: config, store: store, labels: (0..<config.numClasses).map { Label(index: $0, mid: "", name: "") })
+        return store.recorded
+    }
+
+    private init(config: ModelConfig, store: WeightStore, labels: [Label]) throws {
         try config.validate()
         if config.kind == .finetuned, labels.count != config.numClasses {
             throw BundleError.invalidLabels("has \(labels.count) classes but the classifier head has \(config.numClasses)")
         }
         self.config = config
         self.labels = labels
-        self.weights = weights
+        self.store = store
         frontend = LogMelFrontend(config.frontend)
-        let store = WeightStore(file: weights)
         let root = store.scope("")
         let d = config.hiddenSize
         // Stem names differ between pretraining and MBT and between released checkpoints (spec Part A.2).
@@ -66,7 +77,7 @@ public final class Model: @unchecked Sendable {
             ? try ClassifierHead(root.scope("ProjectionHeadAndClassifier_0"), dim: d, classes: config.numClasses) : nil
         let unused = store.unused()
         guard unused.isEmpty else { throw BundleError.unusedTensors(unused) }
-        parameterCount = weights.entries.values.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        parameterCount = store.parameterCount
     }
 
     public func makeWorkspace() -> Workspace { Workspace() }

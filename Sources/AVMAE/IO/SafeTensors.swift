@@ -110,21 +110,40 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// Writes float32 tensors (sorted by name, header padded to 8 bytes so every tensor is aligned).
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+        let byName = Dictionary(tensors, uniquingKeysWith: { a, _ in a })
+        try write(shapes: tensors.map { ($0.0, $0.1.shape) }, metadata: metadata, to: url) { byName[$0]!.data }
+    }
+
+    /// Streams float32 tensors to disk one at a time: `data(name)` is asked for each tensor in name order, so a
+    /// large model (a 1.2 GB ViT-Large) is never held twice in memory.
+    public static func write(shapes: [(String, [Int])], metadata: [String: String] = [:], to url: URL,
+                             data: (String) throws -> [Float]) throws {
         var header = [String: Any]()
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        let sorted = tensors.sorted { $0.0 < $1.0 }
-        for (name, t) in sorted {
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
-            offset += 4 * t.count
+        let sorted = shapes.sorted { $0.0 < $1.0 }
+        for (name, shape) in sorted {
+            let bytes = 4 * shape.reduce(1, *)
+            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            offset += bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
-        var out = Data()
-        out.reserveCapacity(8 + json.count + offset)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(json)
-        for (_, t) in sorted { t.data.withUnsafeBytes { out.append(contentsOf: $0) } }
-        try out.write(to: url, options: .atomic)
+        let tmp = url.appendingPathExtension("partial")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+            throw BundleError.missingFile(tmp.path)
+        }
+        let handle = try FileHandle(forWritingTo: tmp)
+        defer { try? handle.close() }
+        try handle.write(contentsOf: withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) })
+        try handle.write(contentsOf: json)
+        for (name, shape) in sorted {
+            let values = try data(name)
+            precondition(values.count == shape.reduce(1, *), "tensor \(name): \(values.count) values for shape \(shape)")
+            try handle.write(contentsOf: values.withUnsafeBytes { Data($0) })
+        }
+        try handle.close()
+        _ = try? FileManager.default.removeItem(at: url)
+        try FileManager.default.moveItem(at: tmp, to: url)
     }
 }

@@ -7,12 +7,18 @@ struct Weight {
 /// name, so that after building the model `unused()` can refuse tensors nothing read (a wrong config or an
 /// unconverted checkpoint would otherwise load "fine").
 final class WeightStore {
-    let file: SafeTensorsFile
+    private let file: SafeTensorsFile?
     private var used = Set<String>()
+    /// In recording mode (no file) every lookup succeeds and is logged with its shape: building a model this way
+    /// lists the tensors a config needs without a second copy of the naming scheme (see `Model.tensorShapes`).
+    private(set) var recorded = [(name: String, shape: [Int], fanIn: Int)]()
+    private let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
-    init(file: SafeTensorsFile) {
+    init(file: SafeTensorsFile?) {
         self.file = file
     }
+
+    deinit { placeholder.deallocate() }
 
     func scope(_ prefix: String) -> WeightScope {
         WeightScope(store: self, prefix: prefix)
@@ -21,6 +27,10 @@ final class WeightStore {
     /// Looks up `name` (or the first alias present), checks its shape, and returns it as a [rows, cols] matrix.
     func weight(_ names: [String], shape: [Int], rows: Int, cols: Int) throws -> Weight {
         precondition(rows * cols == shape.reduce(1, *))
+        guard let file else {
+            recorded.append((names[0], shape, rows))
+            return Weight(matrix: Matrix(base: placeholder, rows: rows, cols: cols, ld: cols))
+        }
         guard let name = names.first(where: { file.entries[$0] != nil }) else { throw BundleError.missingTensor(names[0]) }
         let (pointer, entry) = try file.floatPointer(name)
         guard entry.shape == shape else { throw BundleError.wrongShape(tensor: name, expected: shape, found: entry.shape) }
@@ -28,9 +38,13 @@ final class WeightStore {
         return Weight(matrix: Matrix(base: pointer, rows: rows, cols: cols, ld: cols))
     }
 
-    func has(_ name: String) -> Bool { file.entries[name] != nil }
+    func has(_ name: String) -> Bool { file?.entries[name] != nil }
 
-    func unused() -> [String] { file.names.filter { !used.contains($0) } }
+    var parameterCount: Int {
+        file.map { f in f.entries.values.reduce(0) { $0 + $1.shape.reduce(1, *) } } ?? recorded.reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+
+    func unused() -> [String] { file?.names.filter { !used.contains($0) } ?? [] }
 }
 
 /// A path prefix into a `WeightStore` (`store.scope("Transformer").scope("encoderblock_3")`), so each layer

@@ -26,21 +26,39 @@ public enum BLAS {
 
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
-    /// Times cblas_sgemm on an [m,k]x[k,n] product (median of `runs` after a warm-up), in GFLOP/s: the
-    /// baseline every model benchmark is reported against.
-    public static func sgemmGFLOPS(m: Int, k: Int, n: Int, runs: Int = 5) -> Double {
-        let a = Buffer(capacity: m * k), b = Buffer(capacity: k * n), c = Buffer(capacity: m * n)
-        for (buf, count) in [(a, m * k), (b, k * n)] {
-            for i in 0..<count { buf.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+    /// One matrix-product shape: (m, k) x op(B) -> (m, n), issued `count` times.
+    public struct Shape: Sendable {
+        public var m: Int, k: Int, n: Int, transposeB: Bool, count: Int
+        public init(m: Int, k: Int, n: Int, transposeB: Bool = false, count: Int = 1) {
+            (self.m, self.k, self.n, self.transposeB, self.count) = (m, k, n, transposeB, count)
         }
-        let am = a.matrix(m, k).readOnly, bm = b.matrix(k, n).readOnly, cm = c.matrix(m, n)
-        gemm(am, bm, into: cm)
+        public var flops: Double { 2 * Double(m) * Double(k) * Double(n) * Double(count) }
+    }
+
+    /// Seconds cblas_sgemm alone takes for `shapes` (median of `runs` after a warm-up): the same-run baseline
+    /// every model benchmark is reported against.
+    public static func time(_ shapes: [Shape], runs: Int = 3) -> Double {
+        let inputs = shapes.map { s -> (Buffer, Buffer, Buffer) in
+            let a = Buffer(capacity: s.m * s.k), b = Buffer(capacity: s.k * s.n), c = Buffer(capacity: s.m * s.n)
+            for (buf, count) in [(a, s.m * s.k), (b, s.k * s.n)] {
+                for i in 0..<count { buf.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+            }
+            return (a, b, c)
+        }
+        func once() {
+            for (s, (a, b, c)) in zip(shapes, inputs) {
+                let am = a.matrix(s.m, s.k).readOnly, cm = c.matrix(s.m, s.n)
+                let bm = s.transposeB ? b.matrix(s.n, s.k).readOnly : b.matrix(s.k, s.n).readOnly
+                for _ in 0..<s.count { gemm(am, bm, transposeB: s.transposeB, into: cm) }
+            }
+        }
+        once()
         var times = [Double]()
-        for _ in 0..<runs {
+        for _ in 0..<max(runs, 1) {
             let t = Clock.now()
-            gemm(am, bm, into: cm)
+            once()
             times.append(Clock.now() - t)
         }
-        return 2.0 * Double(m * k * n) / times.sorted()[times.count / 2] / 1e9
+        return times.sorted()[times.count / 2]
     }
 }

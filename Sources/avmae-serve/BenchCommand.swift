@@ -1,0 +1,120 @@
+import ArgumentParser
+import AVMAE
+import Foundation
+
+/// Times a full-size ViT-Large encoder (random weights, built in a temp folder and memory-mapped like any
+/// bundle) against cblas_sgemm on the encoder's own shapes, measured in the same run: the machines are shared
+/// and noisy, so only the ratio is comparable across runs.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark the encoder at full ViT-Large size against this machine's sgemm."
+    )
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @Option(help: "OpenBLAS threads.")
+    var threads: Int = 2
+
+    @Option(help: "Timed runs per case (median reported), after one warm-up.")
+    var runs: Int = 3
+
+    @Option(help: "Encoder layers (24 for ViT-Large; fewer for a quick look).")
+    var layers: Int = 24
+
+    @Option(help: "Cases: audio1 (496 tokens), audio4 (4 x 496), video1 (1568 tokens).")
+    var cases: [String] = ["audio1", "audio4", "video1"]
+
+    struct CaseResult: Codable {
+        var name: String, modality: String, tokens: Int, batch: Int
+        var seconds: Double, gflop: Double, gflops: Double
+        var sgemmSeconds: Double, sgemmGflops: Double, ratio: Double
+        var rssBeforeMiB: Double, rssAfterMiB: Double, weightsMiB: Double
+    }
+
+    func run() throws {
+        BLAS.threads = threads
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-bench-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var results = [CaseResult]()
+        for modality in [Modality.audio, .video] {
+            let wanted = cases.filter { $0.hasPrefix(modality.rawValue) }
+            guard !wanted.isEmpty else { continue }
+            var config = ModelConfig(name: "bench-vit-large-\(modality.rawValue)", kind: .pretrained, encoder: .separate,
+                                     modalities: [modality], hiddenSize: 1024, numHeads: 16, mlpDim: 4096, numLayers: layers)
+            config.frames = 16
+            if !json { print("building \(config.name): \(layers) layers, random weights ...") }
+            try DemoBundle.write(to: dir, config: config, seed: 1)
+            let model = try Model(bundle: dir)
+            let ws = model.makeWorkspace()
+            for name in wanted {
+                guard let batch = Int(name.dropFirst(modality.rawValue.count)), batch > 0 else {
+                    throw ValidationError("unknown case \(name): use audioN or videoN")
+                }
+                results.append(try measure(name, model: model, modality: modality, batch: batch, ws))
+                if !json { print(format(results.last!)) }
+            }
+            try FileManager.default.removeItem(at: dir)
+        }
+        if json {
+            let report: [String: Any] = [
+                "blas": BLAS.configuration, "core": BLAS.coreName, "threads": threads,
+                "cases": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("\(BLAS.configuration), core \(BLAS.coreName), \(threads) threads")
+        }
+    }
+
+    private func measure(_ name: String, model: Model, modality: Modality, batch: Int, _ ws: Workspace) throws -> CaseResult {
+        let c = model.config
+        var rng = UInt64(42)
+        func noise(_ count: Int) -> [Float] {
+            (0..<count).map { _ in rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float(rng >> 40) / Float(1 << 24) * 2 - 1 }
+        }
+        let input: ModelInput, tokens: Int, patch: Int
+        if modality == .audio {
+            input = ModelInput(spectrogram: Tensor(shape: [batch, c.spectrogramFrames, c.frontend.melBins],
+                                                   data: noise(batch * c.spectrogramFrames * c.frontend.melBins)))
+            (tokens, patch) = (c.audioTokens, 256)
+        } else {
+            input = ModelInput(frames: Tensor(shape: [batch, c.frames, 224, 224, 3], data: noise(batch * c.frames * 224 * 224 * 3)))
+            (tokens, patch) = (c.videoTokens, 1536)
+        }
+        let rssBefore = Memory.residentMiB()
+        _ = try model.run(input, workspace: ws)
+        var times = [Double]()
+        for _ in 0..<runs {
+            let t = Date()
+            _ = try model.run(input, workspace: ws)
+            times.append(Date().timeIntervalSince(t))
+        }
+        let seconds = times.sorted()[times.count / 2]
+        let shapes = Cost.encoderShapes(config: c, tokens: tokens, batch: batch, layers: c.numLayers, patchSize: patch)
+        let flops = shapes.reduce(0) { $0 + $1.flops }
+        let sgemm = BLAS.time(shapes, runs: runs)
+        return CaseResult(name: name, modality: modality.rawValue, tokens: tokens, batch: batch, seconds: seconds,
+                          gflop: flops / 1e9, gflops: flops / seconds / 1e9, sgemmSeconds: sgemm,
+                          sgemmGflops: flops / sgemm / 1e9, ratio: sgemm / seconds, rssBeforeMiB: rssBefore,
+                          rssAfterMiB: Memory.residentMiB(), weightsMiB: Double(model.parameterCount) * 4 / 1_048_576)
+    }
+
+    private func format(_ r: CaseResult) -> String {
+        String(format: "%-7@ %5d tokens x %d: %7.3f s  %7.1f GFLOP  %6.1f GFLOP/s | sgemm alone %7.3f s  %6.1f GFLOP/s | ratio %.3f | RSS %.0f -> %.0f MiB (weights %.0f MiB)",
+               r.name as NSString, r.tokens, r.batch, r.seconds, r.gflop, r.gflops, r.sgemmSeconds, r.sgemmGflops, r.ratio,
+               r.rssBeforeMiB, r.rssAfterMiB, r.weightsMiB)
+    }
+}
+
+enum Memory {
+    /// VmRSS of this process in MiB (from /proc/self/status).
+    static func residentMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb / 1024
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import AVMAE
+import Foundation
+
+/// Runs a bundle on raw tensors, so anyone can check the Swift numbers against a Python reference.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a bundle on raw .npy tensors and write every output as float32 safetensors.",
+        discussion: """
+        Outputs: log_mel (when --waveform is given), audio_tokens, rgb_tokens, logits (finetuned models).
+        --waveform: (B, samples) float32 at the bundle's sample rate, through the log-mel frontend.
+        --spectrogram: (B, T, mel) or (B, T, mel, 1), fed to the tokenizer as upstream's model input.
+        --frames: (B, T, 224, 224, 3) float32 in [-1, 1], or uint8 (converted as float32(u8) / 255 * 2 - 1).
+        """
+    )
+
+    @Option(name: .long, help: "Bundle folder (config.json, model.safetensors, labels.csv).")
+    var model: String
+
+    @Option(name: .long, help: "Waveform .npy, (B, samples).")
+    var waveform: String?
+
+    @Option(name: .long, help: "Spectrogram .npy, (B, T, mel[, 1]).")
+    var spectrogram: String?
+
+    @Option(name: .long, help: "Video frames .npy, (B, T, 224, 224, 3).")
+    var frames: String?
+
+    @Option(name: .long, help: "Output .safetensors path.")
+    var out: String
+
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads: Int = 2
+
+    func validate() throws {
+        guard waveform == nil || spectrogram == nil else { throw ValidationError("give --waveform or --spectrogram, not both") }
+        guard waveform != nil || spectrogram != nil || frames != nil else {
+            throw ValidationError("give at least one of --waveform, --spectrogram, --frames")
+        }
+    }
+
+    func run() throws {
+        BLAS.threads = threads
+        let bundle = try Model(bundle: URL(fileURLWithPath: model))
+        var input = ModelInput()
+        if let waveform { input.waveform = try floatArray(waveform) }
+        if let spectrogram {
+            var s = try floatArray(spectrogram)
+            if s.shape.count == 4 { s.shape.removeLast() }
+            input.spectrogram = s
+        }
+        if let frames {
+            switch try NumpyArray.read(URL(fileURLWithPath: frames)) {
+            case .float(let t): input.frames = t
+            case .uint8(let shape, let bytes): input.frames = ModelInput.framesFromBytes(bytes, shape: shape)
+            }
+        }
+        let output = try bundle.run(input, workspace: bundle.makeWorkspace())
+        let tensors = [("log_mel", output.logMel), ("audio_tokens", output.audioTokens),
+                       ("rgb_tokens", output.videoTokens), ("logits", output.logits)].compactMap { name, t in t.map { (name, $0) } }
+        try SafeTensorsFile.write(tensors, metadata: ["model": bundle.config.name], to: URL(fileURLWithPath: out))
+        for (name, t) in tensors { print("\(name) \(t.shape)") }
+    }
+
+    private func floatArray(_ path: String) throws -> Tensor {
+        switch try NumpyArray.read(URL(fileURLWithPath: path)) {
+        case .float(let t): return t
+        case .uint8: throw ValidationError("\(path): expected float32 or float64, got uint8")
+        }
+    }
+}
