@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "AVMAETests", dependencies: ["AVMAE"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MediaTests", dependencies: ["Media"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ServingTests", dependencies: ["Serving"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "AVMAE"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Serving", "AVMAE", "Media"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
