@@ -24,10 +24,16 @@ public final class APIRouter: HTTPHandler {
     }
 
     public func preflight(_ head: HTTPRequestHead) -> HTTPResponse? {
+        let chunked = head.headers["Transfer-Encoding"]?.lowercased().contains("chunked") ?? false
+        let hasBody = chunked || (head.contentLength ?? 0) > 0
         do {
-            let route = try self.route(for: head)
+            let route: Route
+            do {
+                route = try self.route(for: head)
+            } catch where !hasBody {
+                return nil  // answered by `handle`; a bodiless request keeps its keep-alive connection
+            }
             guard route.takesClip else { return nil }
-            let chunked = head.headers["Transfer-Encoding"]?.lowercased().contains("chunked") ?? false
             guard let length = head.contentLength else {
                 if chunked { return nil }
                 throw APIError.lengthRequired

@@ -109,6 +109,11 @@ final class Batcher: @unchecked Sendable {
             if pending[slice.jobID]!.startedAt == nil { pending[slice.jobID]!.startedAt = now }
             rows += pending[slice.jobID]!.rows[slice.rows]
         }
+        guard !rows.isEmpty else {
+            // Every job in this batch already failed in an earlier batch; nothing left to run.
+            stateQueue.async { self.perform(self.machine.batchCompleted(now: self.clock.now())) }
+            return
+        }
         metrics.batchSize.record(rows.count)
         logger.debug("batch", metadata: ["batch.size": "\(rows.count)", "batch.kind": "\(batch.kind.rawValue)"])
         worker.run(rows, kind: batch.kind) { [self] result, seconds in
