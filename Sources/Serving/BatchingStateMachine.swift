@@ -48,11 +48,22 @@ public struct BatchingStateMachine: Sendable {
     public struct Slice: Sendable, Equatable {
         public var jobID: UInt64
         public var rows: Range<Int>
+
+        public init(jobID: UInt64, rows: Range<Int>) {
+            self.jobID = jobID
+            self.rows = rows
+        }
     }
 
     public struct Batch: Sendable, Equatable {
         public var kind: InputKind
         public var slices: [Slice]
+
+        public init(kind: InputKind, slices: [Slice]) {
+            self.kind = kind
+            self.slices = slices
+        }
+
         public var rowCount: Int { slices.reduce(0) { $0 + $1.rows.count } }
     }
 

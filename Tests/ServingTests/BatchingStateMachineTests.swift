@@ -1,5 +1,5 @@
 import XCTest
-@testable import Serving
+import Serving
 
 /// The batching rules, driven with made-up instants: no clocks, no queues, no sleeps.
 final class BatchingStateMachineTests: XCTestCase {

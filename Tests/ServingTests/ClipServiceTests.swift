@@ -2,7 +2,7 @@ import AVMAE
 import Logging
 import Metrics
 import XCTest
-@testable import Serving
+import Serving
 
 /// The serving core end to end with a fake model and decoder: decode pool, batcher, worker, assembly.
 /// Waits on expectations for results, never on sleeps.

@@ -1,6 +1,6 @@
 import AVMAE
 import Foundation
-@testable import Serving
+import Serving
 
 /// A model stand-in: logits are a fixed function of the input, so answers can be computed by hand.
 /// Row logits: class c gets (first waveform sample + first frame value) * (c + 1).

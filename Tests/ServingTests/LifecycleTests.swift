@@ -1,6 +1,6 @@
 import Logging
 import XCTest
-@testable import Serving
+import Serving
 
 final class LifecycleTests: XCTestCase {
     func testTheHappyPathAndTheReasonsReportedOnTheWay() {

@@ -1,6 +1,6 @@
 import AVMAE
 import XCTest
-@testable import Serving
+import Serving
 
 /// Crop averaging, scores, window aggregation and top-k, on hand-made numbers.
 final class ResultAssemblyTests: XCTestCase {
