@@ -112,21 +112,28 @@ def run_load(port, body, content_type, path, clients, seconds):
     }
 
 
-def batch_histogram(daemon):
+def batch_stats(daemon):
+    """Mean batch size and mean model time per batch, from the server's own histograms."""
     text = daemon.get("/metrics")[1].decode()
     values = {}
+    names = ("avmae_batch_size_sum", "avmae_batch_size_count", "avmae_inference_duration_seconds_sum",
+             "avmae_inference_duration_seconds_count")
     for line in text.splitlines():
-        for name in ("avmae_batch_size_sum", "avmae_batch_size_count"):
+        for name in names:
             if line.startswith(name + " "):
                 values[name] = float(line.split()[1])
-    count = values.get("avmae_batch_size_count", 0)
-    return values.get("avmae_batch_size_sum", 0) / count if count else float("nan")
+    batches = values.get("avmae_batch_size_count", 0) or float("nan")
+    return (values.get("avmae_batch_size_sum", 0) / batches,
+            values.get("avmae_inference_duration_seconds_sum", 0) * 1e3 / batches)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default=os.environ.get("AVMAE_SERVE_BIN", ".build/release/avmae-serve"))
     parser.add_argument("--bundle", help="model bundle; default: a fresh demo bundle")
+    parser.add_argument("--demo-width", type=int, default=64, help="demo bundle hidden size (64 = the test model)")
+    parser.add_argument("--demo-layers", type=int, default=2)
+    parser.add_argument("--blas-threads", type=int, help="the server's blas_threads setting")
     parser.add_argument("--clip", default="Tests/HTTPServerTests/Fixtures/tone.wav")
     parser.add_argument("--content-type", default="audio/wav")
     parser.add_argument("--path", default="/v1/classify")
@@ -142,7 +149,8 @@ def main():
         bundle = args.bundle
         if bundle is None:
             bundle = os.path.join(scratch, "demo")
-            subprocess.run([args.bin, "demo-bundle", "--out", bundle], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([args.bin, "demo-bundle", "--out", bundle, "--width", str(args.demo_width),
+                            "--layers", str(args.demo_layers)], check=True, stdout=subprocess.DEVNULL)
         with open(args.clip, "rb") as f:
             body = f.read()
         results = {}
@@ -150,11 +158,13 @@ def main():
                  ("batching_off", {"max_batch": 1, "max_delay_ms": 0})]
         for mode, settings in modes:
             settings.update({"max_queue": 4 * args.clients, "http_threads": 2})
+            if args.blas_threads:
+                settings["blas_threads"] = args.blas_threads
             daemon = Daemon(args.bin, bundle, settings)
             try:
                 run_load(daemon.port, body, args.content_type, args.path, 2, 1.0)  # warm connections and caches
                 loaded = run_load(daemon.port, body, args.content_type, args.path, args.clients, args.seconds)
-                loaded["mean_batch_size"] = batch_histogram(daemon)
+                loaded["mean_batch_size"], loaded["model_ms_per_batch"] = batch_stats(daemon)
                 results[mode] = loaded
                 if mode == "batching_off":
                     results["single_client"] = run_load(daemon.port, body, args.content_type, args.path, 1,
@@ -165,12 +175,13 @@ def main():
             print(json.dumps(results, indent=2))
             return
         print(f"clip {args.clip} ({len(body)} bytes) -> {args.path}, {args.clients} clients, {args.seconds:.0f} s each")
-        print(f"{'mode':<14}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'mean batch':>12}{'errors':>8}")
+        print(f"{'mode':<14}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'mean batch':>12}{'model ms/batch':>16}"
+              f"{'errors':>8}")
         for mode in ("batching_on", "batching_off"):
             r = results[mode]
             errors = sum(n for status, n in r["statuses"].items() if status != 200)
             print(f"{mode:<14}{r['throughput_rps']:>9.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
-                  f"{r['mean_batch_size']:>12.2f}{errors:>8}")
+                  f"{r['mean_batch_size']:>12.2f}{r['model_ms_per_batch']:>16.2f}{errors:>8}")
         single = results["single_client"]
         print(f"one client, batching off: latency p50 {single['p50_ms']:.2f} ms = model call (inference) "
               f"{single['server_inference_ms_p50']:.2f} ms + decode {single['server_decode_ms_p50']:.2f} ms "
