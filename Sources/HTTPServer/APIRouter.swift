@@ -72,7 +72,9 @@ public final class APIRouter: HTTPHandler {
                 let service = try ready()
                 return .now(finish(json(200, ModelsResponse(models: [ModelDTO(service.info)])), request, requestID, start))
             case .classify, .embed:
-                let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: try ready())
+                // Readiness is checked (and refusals counted) by the service itself once it exists.
+                guard let service = slot.service else { throw notReady() }
+                let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
                 return .later { [self] respond in
                     endpoint.run { result in
                         let response: HTTPResponse
@@ -99,9 +101,12 @@ public final class APIRouter: HTTPHandler {
 
     /// The serving core, if the model is loaded and the server is ready for work.
     private func ready() throws -> ClipService {
-        if let reason = lifecycle.state.notReadyReason { throw APIError(ServingError.notReady(reason)) }
-        guard let service = slot.service else { throw APIError(ServingError.notReady(.loading)) }
+        guard lifecycle.state.notReadyReason == nil, let service = slot.service else { throw notReady() }
         return service
+    }
+
+    private func notReady() -> APIError {
+        APIError(ServingError.notReady(lifecycle.state.notReadyReason ?? .loading))
     }
 
     private func readiness() -> HTTPResponse {

@@ -7,7 +7,8 @@ import Metrics
 /// It knows nothing of HTTP; callers hand it a `ClipRequest` and get a `ClipResult` or a `ServingError`.
 ///
 /// Owner of: the decode pool, the batcher (and through it the inference worker), the results queue.
-/// Drain path: `drain(timeout:)` stops intake, flushes the batcher and waits for every in-flight request.
+/// Drain path: `drain(timeout:)` closes intake, flushes the batcher and waits for every admitted request
+/// (decoding, queued, running or being assembled) to be answered.
 public final class ClipService: Sendable {
     public struct Configuration: Sendable {
         public var maxBatch = 8
@@ -101,10 +102,8 @@ public final class ClipService: Sendable {
     /// Returns whether everything finished in time.
     public func drain(timeout: Double) -> Bool {
         intake.move(to: .draining)
-        let flushed = DispatchSemaphore(value: 0)
-        batcher.drain { flushed.signal() }
-        let deadline = DispatchTime.now() + timeout
-        return flushed.wait(timeout: deadline) == .success && inFlight.wait(timeout: deadline) == .success
+        batcher.flush()
+        return inFlight.wait(timeout: .now() + timeout) == .success
     }
 
     private func decodeAndQueue(_ request: ClipRequest, start: ServingInstant,

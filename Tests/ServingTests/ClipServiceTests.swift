@@ -9,14 +9,14 @@ import Serving
 final class ClipServiceTests: XCTestCase {
     private func service(backend: FakeBackend, decoder: FakeDecoder = FakeDecoder(), maxBatch: Int = 8,
                          delay: Double = 0.001) -> ClipService {
-        let lifecycle = Lifecycle(logger: Logger(label: "test"))
+        let lifecycle = Lifecycle(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         lifecycle.move(to: .warming)
         lifecycle.move(to: .ready)
         var configuration = ClipService.Configuration()
         configuration.maxBatch = maxBatch
         configuration.maxDelaySeconds = delay
         return ClipService(backend: backend, decoder: decoder, configuration: configuration, lifecycle: lifecycle,
-                           logger: Logger(label: "test"), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance))
+                           logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance))
     }
 
     private func submit(_ service: ClipService, _ bytes: [UInt8], _ task: ClipTask) -> Result<ClipResult, ServingError> {
