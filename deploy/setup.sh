@@ -29,3 +29,6 @@ fi
 swift build -c release --product avmae-serve
 bin="$(swift build -c release --show-bin-path)/avmae-serve"
 echo "setup: built $bin"
+
+# The demo bundle lets the server start with nothing downloaded. Its labels are placeholders.
+[ -f models/demo/model.safetensors ] || "$bin" demo-bundle --out models/demo
