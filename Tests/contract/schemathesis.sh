@@ -10,7 +10,7 @@ MAX_TIME="${1:-120}"
 VENV=.venv-contract
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "schemathesis==4.32.5"
+  "$VENV/bin/pip" install -q -r Tests/contract/requirements.txt
 fi
 SCRATCH="$(mktemp -d)"
 "$BIN" demo-bundle --out "$SCRATCH/bundle" > /dev/null
