@@ -4,13 +4,18 @@ import XCTest
 /// /healthz, /readyz, /v1/models and /metrics on a real daemon.
 final class StatusEndpointTests: XCTestCase {
     private static var daemon: RunningDaemon!
+    private static var startError: Error?
 
     override class func setUp() {
-        daemon = try! RunningDaemon()
+        do { daemon = try RunningDaemon() } catch { startError = error }
+    }
+
+    override func setUpWithError() throws {
+        if let error = Self.startError { throw error }
     }
 
     override class func tearDown() {
-        _ = daemon.terminateAndWait()
+        _ = daemon?.terminateAndWait()
         daemon = nil
     }
 

@@ -77,12 +77,10 @@ final class RunningDaemon {
         if let path = ProcessInfo.processInfo.environment["AVMAE_SERVE_BIN"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
-        // Tests run from <build>/<config>/avmae-servePackageTests.xctest; the executable sits beside it.
-        let candidate = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("avmae-serve")
-        for url in [candidate, Bundle(for: RunningDaemon.self).bundleURL.deletingLastPathComponent()
-                        .appendingPathComponent("avmae-serve")] where FileManager.default.isExecutableFile(atPath: url.path) {
-            return url
-        }
+        // Tests run as <build>/<config>/avmae-servePackageTests.xctest; the executable sits beside it.
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidate = testBinary.deletingLastPathComponent().appendingPathComponent("avmae-serve")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         throw DaemonError.noBinary("build it first (swift build --product avmae-serve) or set AVMAE_SERVE_BIN")
     }
 
