@@ -12,10 +12,10 @@ final class RunningDaemon {
     let stderrFile: URL
 
     /// Starts the daemon and waits until /readyz says ready (or fails the test after `readyTimeout`).
-    init(settings: [String: String] = [:], readyTimeout: Double = 120) throws {
+    init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), readyTimeout: Double = 120) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
         bundle = scratch.appendingPathComponent("bundle")
-        try DemoBundle.write(to: bundle, seed: 7)
+        try DemoBundle.write(to: bundle, config: config, seed: 7)
         stderrFile = scratch.appendingPathComponent("stderr.log")
         FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let stdoutPipe = Pipe()
