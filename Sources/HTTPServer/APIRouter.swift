@@ -91,6 +91,12 @@ public final class APIRouter: HTTPHandler {
         }
     }
 
+    /// The answer for a request still waiting when the drain timeout runs out.
+    public func cutOff(_ head: HTTPRequestHead) -> HTTPResponse {
+        finish(errorResponse(ServingError.notReady(.draining)), head: head, requestID: Self.requestID(head),
+               start: Date())
+    }
+
     private func route(for head: HTTPRequestHead) throws -> Route {
         guard let route = Route(rawValue: head.path) else { throw APIError.notFound(head.path) }
         guard route.methods.contains(head.method) else {

@@ -14,6 +14,7 @@ public final class Daemon: Sendable {
     public let lifecycle: Lifecycle
     private let slot = ServiceSlot()
     private let http: MHDServer
+    private let router: APIRouter
     private let loader: Loader
     private let loaderQueue = DispatchQueue(label: "avmae.loader")
     private let logger: Logger
@@ -32,8 +33,8 @@ public final class Daemon: Sendable {
             servingMetrics.setReady(state == .ready)
         }
         servingMetrics.setReady(false)
-        let router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
-                               maxBodyBytes: config.maxBodyBytes, logger: logger, metricsFactory: metricsFactory)
+        router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
+                           maxBodyBytes: config.maxBodyBytes, logger: logger, metricsFactory: metricsFactory)
         http = MHDServer(handler: router, limits: .init(
             threads: config.httpThreads, connectionLimit: config.connectionLimit,
             connectionTimeoutSeconds: config.connectionTimeoutSeconds,
@@ -98,6 +99,12 @@ public final class Daemon: Sendable {
         logger.info("draining", metadata: ["timeout_seconds": "\(config.drainTimeoutSeconds)"])
         var drained = slot.service?.drain(timeout: config.drainTimeoutSeconds) ?? true
         drained = http.waitUntilIdle(timeout: max(0, deadline.timeIntervalSinceNow)) && drained
+        if !drained {
+            // Out of time: whoever still waits gets a 503 now, since MHD cannot stop with suspended connections.
+            let cut = http.answerSuspended(with: router.cutOff)
+            logger.warning("drain timeout; answered waiting requests with 503", metadata: ["requests": "\(cut)"])
+            _ = http.waitUntilIdle(timeout: 2)
+        }
         http.stop()
         lifecycle.move(to: .stopped)
         logger.info("stopped", metadata: ["drained": "\(drained)"])

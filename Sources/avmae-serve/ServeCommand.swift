@@ -70,6 +70,11 @@ struct Serve: ParsableCommand {
         SystemdNotifier.notify("STOPPING=1")
         if !daemon.shutdown() {
             logger.warning("drain timeout passed with requests still in flight; they were cut off")
+            // A batch may still be inside OpenBLAS on the inference thread. exit() would run OpenBLAS's
+            // destructor, which joins its worker threads mid-gemm and hangs; skip the destructors instead.
+            fflush(stdout)
+            fflush(stderr)
+            _exit(0)
         }
     }
 
