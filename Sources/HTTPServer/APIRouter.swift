@@ -118,7 +118,9 @@ public final class APIRouter: HTTPHandler {
     private func readiness() -> HTTPResponse {
         let state = lifecycle.state
         guard let reason = state.notReadyReason else { return json(200, StatusResponse(status: "ready")) }
-        var response = json(503, StatusResponse(status: "not_ready", reason: reason.rawValue))
+        var message: String?
+        if case .loadFailed(let why) = state { message = why }
+        var response = json(503, StatusResponse(status: "not_ready", reason: reason.rawValue, message: message))
         if reason != .loadFailed { response.headers.add("Retry-After", "1") }
         return response
     }

@@ -169,6 +169,8 @@ struct ModelsResponse: Encodable {
 struct StatusResponse: Encodable {
     var status: String
     var reason: String?
+    /// Why loading failed, so an operator sees it without reading logs.
+    var message: String?
 }
 
 enum JSON {

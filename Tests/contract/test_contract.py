@@ -203,6 +203,7 @@ def test_overload_and_not_ready_answers_match_contract(spec):
                 check(spec, method, path, status, headers, payload)
             status, headers, payload = request(port, "GET", "/readyz")
             assert status == 503 and json.loads(payload)["reason"] == "load_failed"
+            assert "config.json" in json.loads(payload)["message"]
             status, headers, payload = request(port, "POST", "/v1/classify", TONE, WAV)
             assert status == 503
             check(spec, "POST", "/v1/classify", status, headers, payload)
