@@ -70,4 +70,26 @@ final class StatusEndpointTests: XCTestCase {
         let missing = try Curl.run(port: port, path: "/nope", headers: ["X-Request-Id": "r-404"])
         XCTAssertEqual(missing.headers["x-request-id"], "r-404")
     }
+
+    func testReadinessFollowsTheLifecycleThroughWarmUpAndShutdown() throws {
+        // A wider model warms up for a second or more: long enough to see "warming" and to stop during it.
+        let daemon = try RunningDaemon(config: DemoBundle.config(layers: 4, width: 256, heads: 4, mlp: 512),
+                                       waitForReady: false)
+        var reasons: [String] = []
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while Date() < deadline {
+            let ready = try Curl.run(port: daemon.port, path: "/readyz")
+            XCTAssertEqual(try Curl.run(port: daemon.port, path: "/healthz").status, 200, "liveness never waits")
+            if let reason = ready.json["reason"] as? String, reasons.last != reason { reasons.append(reason) }
+            if reason(ready) == "warming" { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertEqual(reasons.last, "warming", "\(reasons)")
+        XCTAssertEqual(try Curl.run(port: daemon.port, path: "/v1/models").errorCode, "not_ready")
+        // SIGTERM mid-warm-up: the warm-up batch finishes, then a clean exit.
+        XCTAssertEqual(daemon.terminateAndWait(), 0, daemon.log)
+        XCTAssertTrue(daemon.log.contains("drained=true"), daemon.log)
+    }
+
+    private func reason(_ response: Curl.Response) -> String? { response.json["reason"] as? String }
 }

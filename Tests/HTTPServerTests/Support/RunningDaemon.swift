@@ -11,8 +11,9 @@ final class RunningDaemon {
     private let scratch: URL
     let stderrFile: URL
 
-    /// Starts the daemon and waits until /readyz says ready (or fails the test after `readyTimeout`).
-    init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), readyTimeout: Double = 120) throws {
+    /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false).
+    init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
+         readyTimeout: Double = 120) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
         bundle = scratch.appendingPathComponent("bundle")
         try DemoBundle.write(to: bundle, config: config, seed: 7)
@@ -28,7 +29,7 @@ final class RunningDaemon {
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
         port = try Self.readPort(from: stdoutPipe.fileHandleForReading)
-        try waitUntilReady(timeout: readyTimeout)
+        if waitForReady { try waitUntilReady(timeout: readyTimeout) }
     }
 
     deinit {
