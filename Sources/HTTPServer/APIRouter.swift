@@ -73,6 +73,7 @@ public final class APIRouter: HTTPHandler {
                 return .now(finish(json(200, ModelsResponse(models: [ModelDTO(service.info)])), request, requestID, start))
             case .classify, .embed:
                 // Readiness is checked (and refusals counted) by the service itself once it exists.
+                metrics.uploaded(bytes: request.body.count)
                 guard let service = slot.service else { throw notReady() }
                 let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
                 return .later { [self] respond in

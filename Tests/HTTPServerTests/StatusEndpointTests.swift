@@ -47,13 +47,14 @@ final class StatusEndpointTests: XCTestCase {
 
     func testMetricsExposesTheDocumentedSeries() throws {
         _ = try Curl.run(port: port, path: "/healthz")
+        _ = try Curl.run(port: port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"], bodyFile: Fixture.tone)
         let response = try Curl.run(port: port, path: "/metrics")
         XCTAssertEqual(response.status, 200)
         XCTAssertTrue(response.headers["content-type"]?.hasPrefix("text/plain") ?? false)
         let text = String(decoding: response.body, as: UTF8.self)
         for series in ["avmae_model_ready 1.0", "avmae_requests_total{route=\"/healthz\",code=\"200\"}",
                        "avmae_request_duration_seconds_bucket{route=\"/healthz\"", "avmae_queue_depth",
-                       "avmae_inflight_requests", "avmae_batch_size_bucket", "avmae_inference_duration_seconds_count",
+                       "avmae_inflight_requests", "avmae_batch_size_bucket", "avmae_request_body_bytes_bucket", "avmae_inference_duration_seconds_count",
                        "avmae_model_info{name=\"avmae-demo\"", "process_resident_memory_bytes",
                        "process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds"] {
             XCTAssertTrue(text.contains(series), "missing \(series) in /metrics")
