@@ -22,7 +22,7 @@ public struct MediaDecoder: Sendable {
         guard !bytes.isEmpty else { throw MediaError.empty }
         guard bytes.count <= limits.maxBytes else { throw MediaError.tooLarge(bytes: bytes.count, limit: limits.maxBytes) }
 
-        let probe = try FormatInput(bytes: bytes)
+        let probe = try FormatInput(bytes: bytes, limits: limits)
         guard probe.streamCount <= limits.maxStreams else {
             throw MediaError.tooManyStreams(probe.streamCount, limit: limits.maxStreams)
         }
@@ -53,7 +53,7 @@ public struct MediaDecoder: Sendable {
                 info.durationSeconds = try videoDuration(probe, stream: videoStream)
             }
             // The probe's demuxer has read to the end for the audio or the length; the video needs its own.
-            videoInput = try FormatInput(bytes: bytes)
+            videoInput = try FormatInput(bytes: bytes, limits: limits)
         }
 
         let starts = Windowing.starts(totalSamples: Int((info.durationSeconds * Double(policy.sampleRate)).rounded()),

@@ -55,4 +55,17 @@ ff -f lavfi -i "testsrc2=s=96x64:r=25" $(sine 16000 1 25) -map 0:v -map 1:a -t 2
 # A 1x1 video (FFV1, since H.264 needs even sizes).
 ff -f lavfi -i "color=c=gray:s=2x2:r=25,scale=1:1,format=gray" -t 1 -c:v ffv1 tiny_1x1.mkv
 
+
+
+# A one-frame PNG-in-MOV whose sample description and PNG header both declare 16000x16000 (patched after
+# encoding a 16x16 frame): the limit must refuse it before any decoder allocates 768 MB.
+ff -f lavfi -i "color=c=red:s=16x16" -frames:v 1 -c:v png declared_16000x16000.mov
+python3 - <<'PY'
+data = bytearray(open("declared_16000x16000.mov", "rb").read())
+entry = data.find(b"png ")                       # stsd sample entry: width, height at +28, +30 (uint16 BE)
+data[entry + 28:entry + 32] = (16000).to_bytes(2, "big") * 2
+header = data.find(b"IHDR")                      # PNG IHDR: width, height (uint32 BE)
+data[header + 4:header + 12] = (16000).to_bytes(4, "big") * 2
+open("declared_16000x16000.mov", "wb").write(data)
+PY
 ls -l
