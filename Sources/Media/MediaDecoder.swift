@@ -30,9 +30,13 @@ public struct MediaDecoder: Sendable {
             throw MediaError.tooLong(seconds: declared.seconds, limit: limits.maxDurationSeconds)
         }
         let audioStream = policy.wantAudio ? probe.bestAudioStream : nil
-        let videoStream = policy.wantVideo ? probe.bestVideoStream : nil
+        var videoStream = policy.wantVideo ? probe.bestVideoStream : nil
+        if let stream = videoStream, let unusable = try unusableVideo(probe, stream: stream) {
+            // A picture too small to show anything is no video; the sound alone may still serve.
+            guard audioStream != nil else { throw unusable }
+            videoStream = nil
+        }
         guard audioStream != nil || videoStream != nil else { throw missingStreams(probe, policy: policy) }
-        if let videoStream { try checkFrameSize(probe, stream: videoStream) }
 
         var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration?.seconds ?? 0)
         var waveform: [Float]?
@@ -90,14 +94,15 @@ public struct MediaDecoder: Sendable {
         }
     }
 
-    private func checkFrameSize(_ probe: FormatInput, stream: Int) throws(MediaError) {
+    /// Refuses frames over the pixel limit (as probed: the codec may correct the container's size); returns why
+    /// a video too small to use is unusable.
+    private func unusableVideo(_ probe: FormatInput, stream: Int) throws(MediaError) -> MediaError? {
         let size = probe.videoSize(of: stream)
         guard size.width * size.height <= limits.maxPixels else {
             throw MediaError.frameTooLarge(width: size.width, height: size.height, limitPixels: limits.maxPixels)
         }
-        guard min(size.width, size.height) >= limits.minVideoSide else {
-            throw MediaError.noUsableStream("the video is \(size.width)x\(size.height), smaller than \(limits.minVideoSide) px on a side")
-        }
+        guard min(size.width, size.height) < limits.minVideoSide else { return nil }
+        return .noUsableStream("the video is \(size.width)x\(size.height), smaller than \(limits.minVideoSide) px on a side")
     }
 
     /// A stream that decodes to much less than its header promised was cut short (an interrupted upload).

@@ -100,6 +100,14 @@ final class VideoDecodingTests: XCTestCase {
         XCTAssertNotEqual(clip.windows[0].videoCrops[0], clip.windows[1].videoCrops[0])
     }
 
+    /// WebM as browsers record it (written to a pipe: no duration or cues in the header) still decodes.
+    func testWebMWithoutDuration() throws {
+        let clip = try MediaDecoder().decode(fixture("no_duration.webm"), policy: ClipPolicy())
+        XCTAssertFalse(clip.hasAudio)
+        XCTAssertEqual(clip.info.durationSeconds, 1, accuracy: 0.05)
+        assertColour(pixel(clip.windows[0].videoCrops[0], frame: 8, row: 112, column: 150), blue)
+    }
+
     func testModalitiesFollowThePolicy() throws {
         let bytes = try fixture("bars_h264_aac.mp4")
         let audioOnly = try MediaDecoder().decode(bytes, policy: ClipPolicy(wantVideo: false))

@@ -52,6 +52,9 @@ ff -f lavfi -i "nullsrc=s=64x64:r=25,geq=lum='16+2*N':cb=128:cr=128,format=yuv42
 # A 25 s video with sound for window counts and audio/video alignment.
 ff -f lavfi -i "testsrc2=s=96x64:r=25" $(sine 16000 1 25) -map 0:v -map 1:a -t 25 $x264 -crf 40 -c:a aac -b:a 24k long_25s.mp4
 
+# A WebM written to a pipe, as browsers' MediaRecorder writes it: no duration and no cues in the header.
+ff -filter_complex "$bars" -map '[v]' -t 1 -c:v libvpx-vp9 -b:v 200k -deadline realtime -f webm pipe:1 > no_duration.webm
+
 # A 1x1 video (FFV1, since H.264 needs even sizes).
 ff -f lavfi -i "color=c=gray:s=2x2:r=25,scale=1:1,format=gray" -t 1 -c:v ffv1 tiny_1x1.mkv
 
