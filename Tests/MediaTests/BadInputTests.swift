@@ -95,6 +95,14 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(decodeError(mp4), .tooLong(seconds: 36000, limit: 600))
     }
 
+    /// Found by the fuzzer: a WAV header claiming 2,016,362,112 Hz made swresample allocate a 2 GB filter bank.
+    func testAbsurdSampleRate() throws {
+        for preferSndfile in [true, false] {
+            XCTAssertEqual(decodeError(try fixture("fuzz_wav_2ghz_rate.wav"), decoder: MediaDecoder(preferSndfile: preferSndfile)),
+                           .unsupportedFormat("audio at 2016362112 Hz with 1 channels"))
+        }
+    }
+
     func testLimits() throws {
         let bytes = try fixture("bars_h264_aac.mp4")
         XCTAssertEqual(decodeError(bytes, decoder: MediaDecoder(limits: MediaLimits(maxBytes: 1000))), .tooLarge(bytes: bytes.count, limit: 1000))
