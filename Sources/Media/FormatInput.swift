@@ -78,12 +78,10 @@ final class FormatInput {
     var containerName: String { String(cString: format.iformat.pointee.name) }
     var streamCount: Int { Int(format.nb_streams) }
 
-    /// The container's length, if it states one in a way that can be trusted to detect truncation
-    /// (durations estimated from the bitrate, as for MP3 without a Xing header, are `estimated`).
-    var declaredDuration: (seconds: Double, estimated: Bool)? {
+    /// The container's length in seconds, if it states one (possibly estimated from the bitrate).
+    var declaredDuration: Double? {
         guard format.duration != avmae_nopts_value(), format.duration > 0 else { return nil }
-        let seconds = Double(format.duration) / Double(AV_TIME_BASE)
-        return (seconds, format.duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
+        return Double(format.duration) / Double(AV_TIME_BASE)
     }
 
     /// The presentation time the clip starts at, in seconds; frame and sample times are relative to it.
@@ -97,7 +95,7 @@ final class FormatInput {
         guard format.duration_estimation_method != AVFMT_DURATION_FROM_BITRATE else { return nil }
         let s = stream(index).pointee
         if s.duration != avmae_nopts_value(), s.duration > 0 { return Double(s.duration) * av_q2d(s.time_base) }
-        return declaredDuration?.seconds
+        return declaredDuration
     }
 
     /// The audio and video streams FFmpeg would pick (it prefers streams with a decoder and the most frames).
@@ -129,7 +127,7 @@ final class FormatInput {
         var end: Double?
         while try read(into: packet) {
             if packet.streamIndex == index, let pts = packet.timestamp {
-                let packetEnd = Double(pts + max(packet.pointer.pointee.duration, 0)) * base - startSeconds
+                let packetEnd = Double(pts + packet.duration) * base - startSeconds
                 end = max(end ?? packetEnd, packetEnd)
             }
             packet.unref()

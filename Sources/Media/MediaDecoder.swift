@@ -9,7 +9,7 @@ public struct MediaDecoder: Sendable {
     /// Threads per video decoder. 1 by default: the server decodes several uploads at once and the model owns
     /// the cores; more threads lower one clip's latency, not the total cost.
     public var videoDecoderThreads: Int
-    /// Decode WAV, FLAC and Ogg audio with libsndfile instead of FFmpeg (faster; see bench/decode).
+    /// Decode WAV and FLAC with libsndfile instead of FFmpeg (10-20% faster, measured with bench/decode.sh).
     public var preferSndfile: Bool
 
     public init(limits: MediaLimits = .init(), videoDecoderThreads: Int = 1, preferSndfile: Bool = true) {
@@ -26,8 +26,8 @@ public struct MediaDecoder: Sendable {
         guard probe.streamCount <= limits.maxStreams else {
             throw MediaError.tooManyStreams(probe.streamCount, limit: limits.maxStreams)
         }
-        if let declared = probe.declaredDuration, declared.seconds > limits.maxDurationSeconds {
-            throw MediaError.tooLong(seconds: declared.seconds, limit: limits.maxDurationSeconds)
+        if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
+            throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
         }
         let audioStream = policy.wantAudio ? probe.bestAudioStream : nil
         var videoStream = policy.wantVideo ? probe.bestVideoStream : nil
@@ -38,7 +38,7 @@ public struct MediaDecoder: Sendable {
         }
         guard audioStream != nil || videoStream != nil else { throw missingStreams(probe, policy: policy) }
 
-        var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration?.seconds ?? 0)
+        var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration ?? 0)
         var waveform: [Float]?
         if let audioStream {
             let samples = try decodeAudio(bytes, probe: probe, stream: audioStream, policy: policy)
@@ -112,7 +112,7 @@ public struct MediaDecoder: Sendable {
     }
 
     private func videoDuration(_ probe: FormatInput, stream: Int) throws(MediaError) -> Double {
-        var seconds = probe.declaredDuration?.seconds
+        var seconds = probe.declaredDuration
         if seconds == nil { seconds = try probe.scanEnd(of: stream) }
         guard let seconds, seconds > 0 else { throw MediaError.corrupt("the video has no frames with timestamps") }
         guard seconds <= limits.maxDurationSeconds else {
