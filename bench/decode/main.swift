@@ -34,6 +34,8 @@ func run() throws {
     let finetuned = ClipPolicy(frames: 32, stride: 2, resizeShort: 256)
     let configurations = [
         Configuration(name: "av pretrained 16x4@224, 1 thread", decoder: MediaDecoder(), policy: pretrained),
+        Configuration(name: "av pretrained 16x4@224, 2 threads", decoder: MediaDecoder(videoDecoderThreads: 2), policy: pretrained),
+        Configuration(name: "video only pretrained 16x4@224, 1 thread", decoder: MediaDecoder(), policy: ClipPolicy(wantAudio: false)),
         Configuration(name: "av finetuned 32x2@256, 1 thread", decoder: MediaDecoder(), policy: finetuned),
         Configuration(name: "av finetuned 32x2@256, 2 threads", decoder: MediaDecoder(videoDecoderThreads: 2), policy: finetuned),
         Configuration(name: "av finetuned 4 crops, 1 thread", decoder: MediaDecoder(),
