@@ -41,11 +41,13 @@ public struct MediaDecoder: Sendable {
         var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration ?? 0)
         var waveform: [Float]?
         if let audioStream {
-            let samples = try decodeAudio(bytes, probe: probe, stream: audioStream, policy: policy)
+            let decoded = try decodeAudio(bytes, probe: probe, stream: audioStream, policy: policy)
+            try checkComplete(decoded: Double(decoded.samples.count) / Double(policy.sampleRate),
+                              declared: probe.trustedDuration(of: audioStream))
+            let samples = videoStream == nil ? decoded.samples : align(decoded, policy: policy)
             let format = probe.audioFormat(of: audioStream)
             info.audio = .init(codec: probe.codecName(of: audioStream), sampleRate: format.sampleRate, channels: format.channels)
             info.durationSeconds = Double(samples.count) / Double(policy.sampleRate)
-            try checkComplete(decoded: info.durationSeconds, declared: probe.trustedDuration(of: audioStream))
             waveform = samples
         }
         var videoInput: FormatInput?
@@ -79,11 +81,23 @@ public struct MediaDecoder: Sendable {
         return DecodedClip(info: info, windows: windows)
     }
 
-    private func decodeAudio(_ bytes: [UInt8], probe: FormatInput, stream: Int, policy: ClipPolicy) throws(MediaError) -> [Float] {
+    private func decodeAudio(_ bytes: [UInt8], probe: FormatInput, stream: Int,
+                             policy: ClipPolicy) throws(MediaError) -> (samples: [Float], startSeconds: Double) {
         if preferSndfile, probe.bestVideoStream == nil, SoundFile.handles(bytes), let file = try? SoundFile(bytes: bytes) {
-            return try AudioDecoding.decode(file, sampleRate: policy.sampleRate, limits: limits)
+            return (try AudioDecoding.decode(file, sampleRate: policy.sampleRate, limits: limits), 0)
         }
         return try AudioDecoding.decode(probe, stream: stream, sampleRate: policy.sampleRate, limits: limits)
+    }
+
+    /// Puts sample 0 at clip time 0, where frame times start: sound that begins late (an empty edit in an MP4,
+    /// a camera that starts recording sound after the picture) is preceded by silence, sound that begins early
+    /// loses its head.
+    private func align(_ audio: (samples: [Float], startSeconds: Double), policy: ClipPolicy) -> [Float] {
+        let limit = Int(limits.maxDurationSeconds * Double(policy.sampleRate))
+        let offset = max(-audio.samples.count, min(limit, Int((audio.startSeconds * Double(policy.sampleRate)).rounded())))
+        if offset > 0 { return [Float](repeating: 0, count: offset) + audio.samples }
+        if offset < 0 { return Array(audio.samples.dropFirst(-offset)) }
+        return audio.samples
     }
 
     private func missingStreams(_ probe: FormatInput, policy: ClipPolicy) -> MediaError {

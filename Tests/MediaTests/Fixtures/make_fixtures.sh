@@ -55,6 +55,11 @@ ff -f lavfi -i "testsrc2=s=96x64:r=25" $(sine 16000 1 25) -map 0:v -map 1:a -t 2
 # A WebM written to a pipe, as browsers' MediaRecorder writes it: no duration and no cues in the header.
 ff -filter_complex "$bars" -map '[v]' -t 1 -c:v libvpx-vp9 -b:v 200k -deadline realtime -f webm pipe:1 > no_duration.webm
 
+# Sound that starts 0.5 s after the picture (an empty edit in the MP4), red picture: the waveform must be
+# silent for its first half second so that sound and frames share one timeline.
+ff -f lavfi -i "color=c=red:s=64x64:r=25" -itsoffset 0.5 -f lavfi -i "aevalsrc=0.5*sin(2*PI*1000*t):s=16000:c=mono:d=1.5" \
+   -map 0:v -map 1:a -t 2 $x264 -c:a aac -b:a 32k late_audio.mp4
+
 # A 1x1 video (FFV1, since H.264 needs even sizes).
 ff -f lavfi -i "color=c=gray:s=2x2:r=25,scale=1:1,format=gray" -t 1 -c:v ffv1 tiny_1x1.mkv
 
