@@ -3,6 +3,7 @@
 #include <libavformat/avformat.h>
 #include <libavformat/avio.h>
 #include <libavcodec/avcodec.h>
+#include <libavutil/avstring.h>
 #include <libavutil/avutil.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/display.h>
@@ -11,13 +12,11 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
-// AVERROR_EOF, AVERROR_INVALIDDATA and friends are built with the FFERRTAG macro and AVERROR(e) negates an errno
+// AVERROR_EOF, AVERROR_DECODER_NOT_FOUND and friends are built with the FFERRTAG macro and AVERROR(e) negates an errno
 // on POSIX: macros Swift does not import, so each value the Media target compares against gets a function.
 static inline int avmae_averror_eof(void) { return AVERROR_EOF; }
 static inline int avmae_averror_eagain(void) { return AVERROR(EAGAIN); }
-static inline int avmae_averror_enomem(void) { return AVERROR(ENOMEM); }
 static inline int avmae_averror_einval(void) { return AVERROR(EINVAL); }
-static inline int avmae_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int avmae_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
 static inline int avmae_averror_demuxer_not_found(void) { return AVERROR_DEMUXER_NOT_FOUND; }
 static inline int avmae_averror_stream_not_found(void) { return AVERROR_STREAM_NOT_FOUND; }

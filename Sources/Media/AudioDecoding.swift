@@ -4,11 +4,15 @@
 /// nothing at all could be decoded. Decoding stops with `tooLong` as soon as the output passes the limit, so a
 /// file that lies about its length costs no more than the limit.
 enum AudioDecoding {
-    static func decode(_ input: FormatInput, stream: Int, sampleRate: Int, limits: MediaLimits) throws(MediaError) -> [Float] {
+    /// Also returns when the first sample plays, in clip seconds (after the codec drops its priming samples),
+    /// so a video's sound can be lined up with its pictures.
+    static func decode(_ input: FormatInput, stream: Int, sampleRate: Int,
+                       limits: MediaLimits) throws(MediaError) -> (samples: [Float], startSeconds: Double) {
         input.keepOnly(stream)
         let decoder = try Decoder(parameters: input.codecParameters(of: stream), threads: 1, maxPixels: limits.maxPixels)
         let packet = try Packet()
         var sink = try Sink(sampleRate: sampleRate, limits: limits)
+        sink.clock = (input.timeBase(of: stream), input.startSeconds)
         while true {
             let more: Bool
             do { more = try input.read(into: packet) } catch { sink.note(error); break }
@@ -21,7 +25,7 @@ enum AudioDecoding {
         }
         do { try decoder.send(nil) } catch { sink.note(error) }
         try sink.drain(decoder)
-        return try sink.finish()
+        return (try sink.finish(), sink.startSeconds ?? 0)
     }
 
     static func decode(_ file: SoundFile, sampleRate: Int, limits: MediaLimits) throws(MediaError) -> [Float] {
@@ -50,6 +54,9 @@ enum AudioDecoding {
         var resampler: Resampler?
         var samples: [Float] = []
         var firstError: MediaError?
+        /// Stream time base and clip origin, in seconds, to place the first frame on the clip's timeline.
+        var clock = (timeBase: 0.0, origin: 0.0)
+        var startSeconds: Double?
 
         init(sampleRate: Int, limits: MediaLimits) throws(MediaError) {
             self.sampleRate = sampleRate
@@ -75,6 +82,9 @@ enum AudioDecoding {
                 let got: Bool
                 do { got = try decoder.receive(into: frame) } catch { note(error); return }
                 guard got else { return }
+                if startSeconds == nil, let timestamp = frame.timestamp {
+                    startSeconds = Double(timestamp) * clock.timeBase - clock.origin
+                }
                 if resampler == nil || !resampler!.accepts(frame) {
                     try resampler?.flush(appendingTo: &samples)
                     resampler = try Resampler(matching: frame, outputRate: sampleRate)

@@ -5,6 +5,8 @@ import Glibc
 final class ByteCursor {
     let bytes: [UInt8]
     private(set) var position = 0
+    /// Whether a read has asked for bytes past the end: a parser that fails after that ran out of data.
+    private(set) var reachedEnd = false
 
     init(_ bytes: [UInt8]) {
         self.bytes = bytes
@@ -15,6 +17,7 @@ final class ByteCursor {
     /// Copies up to `buffer.count` bytes from the current position; 0 at the end.
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let n = min(buffer.count, bytes.count - position)
+        if n < buffer.count { reachedEnd = true }
         guard n > 0, let destination = buffer.baseAddress else { return 0 }
         bytes.withUnsafeBytes { source in
             destination.copyMemory(from: source.baseAddress! + position, byteCount: n)

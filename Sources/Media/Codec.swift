@@ -18,6 +18,9 @@ final class Packet {
     /// Presentation timestamp in stream units, nil when the container gives none.
     var timestamp: Int64? { pointer.pointee.pts == avmae_nopts_value() ? nil : pointer.pointee.pts }
 
+    /// Duration in stream units, 0 when unknown.
+    var duration: Int64 { max(pointer.pointee.duration, 0) }
+
     func unref() { av_packet_unref(pointer) }
 }
 

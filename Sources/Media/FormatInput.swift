@@ -12,7 +12,9 @@ final class FormatInput {
     private var io: UnsafeMutablePointer<AVIOContext>?
     private let cursor: ByteCursor
 
-    init(bytes: [UInt8]) throws(MediaError) {
+    /// Refuses too many streams before probing them, and `maxPixels` also bounds the decoders FFmpeg opens while
+    /// probing, which would otherwise allocate whatever frame size a header declares.
+    init(bytes: [UInt8], limits: MediaLimits) throws(MediaError) {
         _ = FFmpegLogging.silenced
         cursor = ByteCursor(bytes)
         let bufferSize: Int32 = 1 << 16
@@ -21,19 +23,47 @@ final class FormatInput {
                                           readCallback, nil, seekCallback)
         else { throw MediaError.corrupt("out of memory opening the upload") }
         self.io = io
+        io.pointee.seekable = AVIO_SEEKABLE_NORMAL
+        let format = try Self.probe(io)
         guard let context = avformat_alloc_context() else { throw MediaError.corrupt("out of memory opening the upload") }
         context.pointee.pb = io
         context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
-        context.pointee.format_whitelist = av_strdup(Self.allowedFormats)
         var opened: UnsafeMutablePointer<AVFormatContext>? = context
         do {
             // On failure avformat_open_input frees the context and sets it to nil.
-            try check(avformat_open_input(&opened, nil, nil, nil))
-        } catch .corrupt {
-            throw MediaError.unsupportedFormat("not a recognised audio or video file")
+            try check(avformat_open_input(&opened, nil, format, nil))
+        } catch .corrupt(let detail) where cursor.reachedEnd {
+            throw MediaError.truncated("the data ends inside the \(String(cString: format.pointee.name)) header (\(detail))")
         }
         self.context = opened
-        try check(avformat_find_stream_info(opened, nil))
+        let streams = Int(opened!.pointee.nb_streams)
+        guard streams <= limits.maxStreams else { throw MediaError.tooManyStreams(streams, limit: limits.maxStreams) }
+        // Checked before probing: a decoder that refuses a frame size zeroes it, hiding what the header declared.
+        for i in 0..<streams {
+            let size = videoSize(of: i)
+            guard size.width * size.height <= limits.maxPixels else {
+                throw MediaError.frameTooLarge(width: size.width, height: size.height, limitPixels: limits.maxPixels)
+            }
+        }
+        var options = [OpaquePointer?](repeating: nil, count: Int(opened!.pointee.nb_streams))
+        defer { for i in options.indices { av_dict_free(&options[i]) } }
+        for i in options.indices { try check(av_dict_set(&options[i], "max_pixels", "\(limits.maxPixels)", 0)) }
+        try check(avformat_find_stream_info(opened, &options))
+    }
+
+    /// Names the container from its first bytes, and refuses it unless it is one people upload.
+    private static func probe(_ io: UnsafeMutablePointer<AVIOContext>) throws(MediaError) -> UnsafePointer<AVInputFormat> {
+        var format: UnsafePointer<AVInputFormat>?
+        do {
+            try check(av_probe_input_buffer2(io, &format, nil, nil, 0, 0))
+        } catch {
+            throw MediaError.unsupportedFormat("not a recognised audio or video file")
+        }
+        guard let format, av_match_list(format.pointee.name, allowedFormats, CChar(UInt8(ascii: ","))) > 0 else {
+            let name = format.map { String(cString: $0.pointee.name) } ?? "unknown"
+            throw MediaError.unsupportedFormat("\(name) files are not accepted")
+        }
+        return format
     }
 
     deinit {
@@ -48,12 +78,10 @@ final class FormatInput {
     var containerName: String { String(cString: format.iformat.pointee.name) }
     var streamCount: Int { Int(format.nb_streams) }
 
-    /// The container's length, if it states one in a way that can be trusted to detect truncation
-    /// (durations estimated from the bitrate, as for MP3 without a Xing header, are `estimated`).
-    var declaredDuration: (seconds: Double, estimated: Bool)? {
+    /// The container's length in seconds, if it states one (possibly estimated from the bitrate).
+    var declaredDuration: Double? {
         guard format.duration != avmae_nopts_value(), format.duration > 0 else { return nil }
-        let seconds = Double(format.duration) / Double(AV_TIME_BASE)
-        return (seconds, format.duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
+        return Double(format.duration) / Double(AV_TIME_BASE)
     }
 
     /// The presentation time the clip starts at, in seconds; frame and sample times are relative to it.
@@ -67,7 +95,7 @@ final class FormatInput {
         guard format.duration_estimation_method != AVFMT_DURATION_FROM_BITRATE else { return nil }
         let s = stream(index).pointee
         if s.duration != avmae_nopts_value(), s.duration > 0 { return Double(s.duration) * av_q2d(s.time_base) }
-        return declaredDuration?.seconds
+        return declaredDuration
     }
 
     /// The audio and video streams FFmpeg would pick (it prefers streams with a decoder and the most frames).
@@ -99,7 +127,7 @@ final class FormatInput {
         var end: Double?
         while try read(into: packet) {
             if packet.streamIndex == index, let pts = packet.timestamp {
-                let packetEnd = Double(pts + max(packet.pointer.pointee.duration, 0)) * base - startSeconds
+                let packetEnd = Double(pts + packet.duration) * base - startSeconds
                 end = max(end ?? packetEnd, packetEnd)
             }
             packet.unref()

@@ -9,7 +9,7 @@ public struct MediaDecoder: Sendable {
     /// Threads per video decoder. 1 by default: the server decodes several uploads at once and the model owns
     /// the cores; more threads lower one clip's latency, not the total cost.
     public var videoDecoderThreads: Int
-    /// Decode WAV, FLAC and Ogg audio with libsndfile instead of FFmpeg (faster; see bench/decode).
+    /// Decode WAV and FLAC with libsndfile instead of FFmpeg (10-20% faster, measured with bench/decode.sh).
     public var preferSndfile: Bool
 
     public init(limits: MediaLimits = .init(), videoDecoderThreads: Int = 1, preferSndfile: Bool = true) {
@@ -22,26 +22,32 @@ public struct MediaDecoder: Sendable {
         guard !bytes.isEmpty else { throw MediaError.empty }
         guard bytes.count <= limits.maxBytes else { throw MediaError.tooLarge(bytes: bytes.count, limit: limits.maxBytes) }
 
-        let probe = try FormatInput(bytes: bytes)
+        let probe = try FormatInput(bytes: bytes, limits: limits)
         guard probe.streamCount <= limits.maxStreams else {
             throw MediaError.tooManyStreams(probe.streamCount, limit: limits.maxStreams)
         }
-        if let declared = probe.declaredDuration, declared.seconds > limits.maxDurationSeconds {
-            throw MediaError.tooLong(seconds: declared.seconds, limit: limits.maxDurationSeconds)
+        if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
+            throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
         }
         let audioStream = policy.wantAudio ? probe.bestAudioStream : nil
-        let videoStream = policy.wantVideo ? probe.bestVideoStream : nil
+        var videoStream = policy.wantVideo ? probe.bestVideoStream : nil
+        if let stream = videoStream, let unusable = try unusableVideo(probe, stream: stream) {
+            // A picture too small to show anything is no video; the sound alone may still serve.
+            guard audioStream != nil else { throw unusable }
+            videoStream = nil
+        }
         guard audioStream != nil || videoStream != nil else { throw missingStreams(probe, policy: policy) }
-        if let videoStream { try checkFrameSize(probe, stream: videoStream) }
 
-        var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration?.seconds ?? 0)
+        var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration ?? 0)
         var waveform: [Float]?
         if let audioStream {
-            let samples = try decodeAudio(bytes, probe: probe, stream: audioStream, policy: policy)
+            let decoded = try decodeAudio(bytes, probe: probe, stream: audioStream, policy: policy)
+            try checkComplete(decoded: Double(decoded.samples.count) / Double(policy.sampleRate),
+                              declared: probe.trustedDuration(of: audioStream))
+            let samples = videoStream == nil ? decoded.samples : align(decoded, policy: policy)
             let format = probe.audioFormat(of: audioStream)
             info.audio = .init(codec: probe.codecName(of: audioStream), sampleRate: format.sampleRate, channels: format.channels)
             info.durationSeconds = Double(samples.count) / Double(policy.sampleRate)
-            try checkComplete(decoded: info.durationSeconds, declared: probe.trustedDuration(of: audioStream))
             waveform = samples
         }
         var videoInput: FormatInput?
@@ -53,7 +59,7 @@ public struct MediaDecoder: Sendable {
                 info.durationSeconds = try videoDuration(probe, stream: videoStream)
             }
             // The probe's demuxer has read to the end for the audio or the length; the video needs its own.
-            videoInput = try FormatInput(bytes: bytes)
+            videoInput = try FormatInput(bytes: bytes, limits: limits)
         }
 
         let starts = Windowing.starts(totalSamples: Int((info.durationSeconds * Double(policy.sampleRate)).rounded()),
@@ -75,11 +81,23 @@ public struct MediaDecoder: Sendable {
         return DecodedClip(info: info, windows: windows)
     }
 
-    private func decodeAudio(_ bytes: [UInt8], probe: FormatInput, stream: Int, policy: ClipPolicy) throws(MediaError) -> [Float] {
+    private func decodeAudio(_ bytes: [UInt8], probe: FormatInput, stream: Int,
+                             policy: ClipPolicy) throws(MediaError) -> (samples: [Float], startSeconds: Double) {
         if preferSndfile, probe.bestVideoStream == nil, SoundFile.handles(bytes), let file = try? SoundFile(bytes: bytes) {
-            return try AudioDecoding.decode(file, sampleRate: policy.sampleRate, limits: limits)
+            return (try AudioDecoding.decode(file, sampleRate: policy.sampleRate, limits: limits), 0)
         }
         return try AudioDecoding.decode(probe, stream: stream, sampleRate: policy.sampleRate, limits: limits)
+    }
+
+    /// Puts sample 0 at clip time 0, where frame times start: sound that begins late (an empty edit in an MP4,
+    /// a camera that starts recording sound after the picture) is preceded by silence, sound that begins early
+    /// loses its head.
+    private func align(_ audio: (samples: [Float], startSeconds: Double), policy: ClipPolicy) -> [Float] {
+        let limit = Int(limits.maxDurationSeconds * Double(policy.sampleRate))
+        let offset = max(-audio.samples.count, min(limit, Int((audio.startSeconds * Double(policy.sampleRate)).rounded())))
+        if offset > 0 { return [Float](repeating: 0, count: offset) + audio.samples }
+        if offset < 0 { return Array(audio.samples.dropFirst(-offset)) }
+        return audio.samples
     }
 
     private func missingStreams(_ probe: FormatInput, policy: ClipPolicy) -> MediaError {
@@ -90,14 +108,15 @@ public struct MediaDecoder: Sendable {
         }
     }
 
-    private func checkFrameSize(_ probe: FormatInput, stream: Int) throws(MediaError) {
+    /// Refuses frames over the pixel limit (as probed: the codec may correct the container's size); returns why
+    /// a video too small to use is unusable.
+    private func unusableVideo(_ probe: FormatInput, stream: Int) throws(MediaError) -> MediaError? {
         let size = probe.videoSize(of: stream)
         guard size.width * size.height <= limits.maxPixels else {
             throw MediaError.frameTooLarge(width: size.width, height: size.height, limitPixels: limits.maxPixels)
         }
-        guard min(size.width, size.height) >= limits.minVideoSide else {
-            throw MediaError.noUsableStream("the video is \(size.width)x\(size.height), smaller than \(limits.minVideoSide) px on a side")
-        }
+        guard min(size.width, size.height) < limits.minVideoSide else { return nil }
+        return .noUsableStream("the video is \(size.width)x\(size.height), smaller than \(limits.minVideoSide) px on a side")
     }
 
     /// A stream that decodes to much less than its header promised was cut short (an interrupted upload).
@@ -107,7 +126,7 @@ public struct MediaDecoder: Sendable {
     }
 
     private func videoDuration(_ probe: FormatInput, stream: Int) throws(MediaError) -> Double {
-        var seconds = probe.declaredDuration?.seconds
+        var seconds = probe.declaredDuration
         if seconds == nil { seconds = try probe.scanEnd(of: stream) }
         guard let seconds, seconds > 0 else { throw MediaError.corrupt("the video has no frames with timestamps") }
         guard seconds <= limits.maxDurationSeconds else {

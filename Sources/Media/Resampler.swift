@@ -7,6 +7,11 @@ import CFFmpeg
 /// uses swresample's windowed-sinc filter (32 taps at the default `filter_size`), not linear interpolation.
 final class Resampler {
     private var context: OpaquePointer?
+    /// Real audio lives between telephone 1 kHz and studio 384 kHz. The bound matters: swresample sizes its
+    /// filter bank by the rate ratio, and a header claiming 2 GHz (found by the fuzzer) asks for 2 GB.
+    static let acceptedRates = 1000...384_000
+    static let maxChannels = 64
+
     let inputRate: Int
     let inputChannels: Int
     let inputFormat: Int32
@@ -29,7 +34,9 @@ final class Resampler {
         inputRate = rate
         inputChannels = Int(layout.pointee.nb_channels)
         inputFormat = format.rawValue
-        guard rate > 0, inputChannels > 0 else { throw MediaError.corrupt("the audio stream has no sample rate or channels") }
+        guard Self.acceptedRates.contains(rate), (1...Self.maxChannels).contains(inputChannels) else {
+            throw MediaError.unsupportedFormat("audio at \(rate) Hz with \(inputChannels) channels")
+        }
         var mono = AVChannelLayout()
         av_channel_layout_default(&mono, 1)
         try check(swr_alloc_set_opts2(&context, &mono, AV_SAMPLE_FMT_FLT, Int32(outputRate),

@@ -27,7 +27,7 @@ final class Scaler {
         }
         // Cached: a new context is built only when the frame's size or format changes.
         context = sws_getCachedContext(context, width, height, format, width, height, AV_PIX_FMT_RGB24,
-                                       SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nil, nil, nil)
+                                       SWS_BILINEAR, nil, nil, nil)
         guard context != nil else { throw MediaError.unsupportedFormat("cannot convert pixel format \(format.rawValue) to RGB") }
         try applyColorspace(of: frame)
 

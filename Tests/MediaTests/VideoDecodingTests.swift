@@ -100,6 +100,26 @@ final class VideoDecodingTests: XCTestCase {
         XCTAssertNotEqual(clip.windows[0].videoCrops[0], clip.windows[1].videoCrops[0])
     }
 
+    /// WebM as browsers record it (written to a pipe: no duration or cues in the header) still decodes.
+    func testWebMWithoutDuration() throws {
+        let clip = try MediaDecoder().decode(fixture("no_duration.webm"), policy: ClipPolicy())
+        XCTAssertFalse(clip.hasAudio)
+        XCTAssertEqual(clip.info.durationSeconds, 1, accuracy: 0.05)
+        assertColour(pixel(clip.windows[0].videoCrops[0], frame: 8, row: 112, column: 150), blue)
+    }
+
+    /// Sound starting 0.5 s after the picture is shifted onto the clip's timeline: silence first, then the sine.
+    func testLateAudioIsAligned() throws {
+        let clip = try MediaDecoder().decode(fixture("late_audio.mp4"), policy: ClipPolicy())
+        let waveform = try XCTUnwrap(clip.windows[0].waveform)
+        XCTAssertEqual(clip.info.durationSeconds, 2, accuracy: 0.05)
+        XCTAssertLessThan(waveform[0..<6400].map { abs($0) }.max()!, 0.01, "AAC pre-echo reaches ~60 ms before the onset")
+        XCTAssertGreaterThan(waveform[8400..<12000].map { abs($0) }.max()!, 0.4)
+        // Audio alone is not shifted: there is no picture to line it up with.
+        let alone = try XCTUnwrap(MediaDecoder().decode(fixture("late_audio.mp4"), policy: ClipPolicy(wantVideo: false)).windows[0].waveform)
+        XCTAssertGreaterThan(alone[400..<4000].map { abs($0) }.max()!, 0.4)
+    }
+
     func testModalitiesFollowThePolicy() throws {
         let bytes = try fixture("bars_h264_aac.mp4")
         let audioOnly = try MediaDecoder().decode(bytes, policy: ClipPolicy(wantVideo: false))

@@ -52,7 +52,28 @@ ff -f lavfi -i "nullsrc=s=64x64:r=25,geq=lum='16+2*N':cb=128:cr=128,format=yuv42
 # A 25 s video with sound for window counts and audio/video alignment.
 ff -f lavfi -i "testsrc2=s=96x64:r=25" $(sine 16000 1 25) -map 0:v -map 1:a -t 25 $x264 -crf 40 -c:a aac -b:a 24k long_25s.mp4
 
+# A WebM written to a pipe, as browsers' MediaRecorder writes it: no duration and no cues in the header.
+ff -filter_complex "$bars" -map '[v]' -t 1 -c:v libvpx-vp9 -b:v 200k -deadline realtime -f webm pipe:1 > no_duration.webm
+
+# Sound that starts 0.5 s after the picture (an empty edit in the MP4), red picture: the waveform must be
+# silent for its first half second so that sound and frames share one timeline.
+ff -f lavfi -i "color=c=red:s=64x64:r=25" -itsoffset 0.5 -f lavfi -i "aevalsrc=0.5*sin(2*PI*1000*t):s=16000:c=mono:d=1.5" \
+   -map 0:v -map 1:a -t 2 $x264 -c:a aac -b:a 32k late_audio.mp4
+
 # A 1x1 video (FFV1, since H.264 needs even sizes).
 ff -f lavfi -i "color=c=gray:s=2x2:r=25,scale=1:1,format=gray" -t 1 -c:v ffv1 tiny_1x1.mkv
 
+
+
+# A one-frame PNG-in-MOV whose sample description and PNG header both declare 16000x16000 (patched after
+# encoding a 16x16 frame): the limit must refuse it before any decoder allocates 768 MB.
+ff -f lavfi -i "color=c=red:s=16x16" -frames:v 1 -c:v png declared_16000x16000.mov
+python3 - <<'PY'
+data = bytearray(open("declared_16000x16000.mov", "rb").read())
+entry = data.find(b"png ")                       # stsd sample entry: width, height at +28, +30 (uint16 BE)
+data[entry + 28:entry + 32] = (16000).to_bytes(2, "big") * 2
+header = data.find(b"IHDR")                      # PNG IHDR: width, height (uint32 BE)
+data[header + 4:header + 12] = (16000).to_bytes(4, "big") * 2
+open("declared_16000x16000.mov", "wb").write(data)
+PY
 ls -l
