@@ -11,6 +11,12 @@ swift build -c release --product avmae-serve
 export AVMAE_SERVE_BIN="$(swift build -c release --show-bin-path)/avmae-serve"
 swift test -c release
 
+# The HTTP contract: every response of a real daemon checked against openapi.yaml, then a bounded schemathesis run.
+python3 -m venv .venv-contract
+.venv-contract/bin/pip install -q -r Tests/contract/requirements.txt
+.venv-contract/bin/python -m pytest -q Tests/contract
+bash Tests/contract/schemathesis.sh 60
+
 python3 -m venv .venv-tools
 .venv-tools/bin/pip install -q -r tools/requirements.txt
 export AVMAE_TF_PYTHON="$(bash tools/setup_tf_venv.sh)"

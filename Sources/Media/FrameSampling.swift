@@ -4,9 +4,9 @@
 /// `frames` frames `stride` apart starting at max(0, floor((N - frames * stride) / 2)), the middle clip;
 /// four crops start at linspace(0, N - frames * stride, 4), floored (0 for all when the clip is too short).
 /// Frame indices past N wrap around to the window's start, as DMVR does for short videos.
-enum FrameSampling {
+public enum FrameSampling {
     /// Per crop, the `frames` sample times in clip seconds.
-    static func times(windowStart: Double, clipSeconds: Double, policy: ClipPolicy) -> [[Double]] {
+    public static func times(windowStart: Double, clipSeconds: Double, policy: ClipPolicy) -> [[Double]] {
         let visible = min(policy.windowSeconds, clipSeconds - windowStart)
         // The epsilon keeps an exact 10.0 s * 25 from flooring to 249 through rounding error.
         let n = max(1, Int((visible * policy.fps + 1e-6).rounded(.down)))

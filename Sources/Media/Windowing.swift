@@ -4,8 +4,8 @@
 /// ceil((n - w) / h) + 1 windows starting at k * h, except that the last start is pulled back to n - w so
 /// the last window ends exactly at the clip's end (it overlaps its neighbour instead of running past the end).
 /// Only a clip shorter than one window is looped, as upstream's pipeline does.
-enum Windowing {
-    static func starts(totalSamples n: Int, window w: Int, hop h: Int) -> [Int] {
+public enum Windowing {
+    public static func starts(totalSamples n: Int, window w: Int, hop h: Int) -> [Int] {
         precondition(w > 0 && h > 0, "window and hop must be positive")
         guard n > w else { return [0] }
         let count = (n - w + h - 1) / h + 1
@@ -13,7 +13,7 @@ enum Windowing {
     }
 
     /// `length` samples from `start`, wrapping around to the beginning when the source is too short.
-    static func waveform(_ samples: [Float], start: Int, length: Int) -> [Float] {
+    public static func waveform(_ samples: [Float], start: Int, length: Int) -> [Float] {
         precondition(!samples.isEmpty, "cannot loop an empty waveform")
         if start + length <= samples.count { return Array(samples[start..<start + length]) }
         var out = [Float]()

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Media
+import Media
 
 /// The pure parts: window starts, looping, frame times.
 final class ClipPlanTests: XCTestCase {
