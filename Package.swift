@@ -12,22 +12,60 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // One pkgConfig per system library target; libavformat's -I covers all five FFmpeg libraries.
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
+        ),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
 
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
+        .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
+
+        // Serving: no C, no JSON. Batching, the inference worker, lifecycle.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "AVMAE", "Media",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // HTTPServer: the only place that knows HTTP and JSON.
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                "Serving", "AVMAE", "CMicroHTTPD",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
 
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE",
+                "AVMAE", "Media", "Serving", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
         .testTarget(name: "AVMAETests", dependencies: ["AVMAE"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Serving", "AVMAE", "Media"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,68 @@
+import Serving
+
+/// An error answer: status, a stable machine-readable code, a message that says what to do, and any headers
+/// the status calls for (Allow on 405, Retry-After on 503). Rendered as {"error":{"code","message"}}.
+public struct APIError: Error, Equatable {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var headers: [String: String]
+
+    init(status: Int, code: String, message: String, headers: [String: String] = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    static func badRequest(_ message: String) -> APIError {
+        APIError(status: 400, code: "bad_request", message: message)
+    }
+    static func invalidParameter(_ name: String, _ message: String) -> APIError {
+        APIError(status: 400, code: "invalid_parameter", message: "query parameter '\(name)': \(message)")
+    }
+    static func notFound(_ path: String) -> APIError {
+        APIError(status: 404, code: "not_found", message: "no route for '\(path)'; see /v1/models, /v1/classify, /v1/embed")
+    }
+    static func methodNotAllowed(_ method: String, allowed: [String]) -> APIError {
+        APIError(status: 405, code: "method_not_allowed",
+                 message: "\(method) is not allowed here; use \(allowed.joined(separator: ", "))",
+                 headers: ["Allow": allowed.joined(separator: ", ")])
+    }
+    static let lengthRequired = APIError(
+        status: 411, code: "length_required",
+        message: "send the clip with a Content-Length header (or chunked transfer encoding)")
+    static func payloadTooLarge(limit: Int) -> APIError {
+        APIError(status: 413, code: "payload_too_large",
+                 message: "the body is larger than this server's limit of \(limit) bytes (max_body_bytes)")
+    }
+    static func unsupportedMediaType(_ got: String?) -> APIError {
+        APIError(status: 415, code: "unsupported_media_type",
+                 message: "Content-Type '\(got ?? "(none)")' is not accepted; send audio/*, video/*, "
+                     + "application/octet-stream, or multipart/form-data with a 'file' part")
+    }
+    static func internalError(_ message: String) -> APIError {
+        APIError(status: 500, code: "internal_error", message: message)
+    }
+
+    /// The one place where domain errors become HTTP statuses.
+    init(_ error: ServingError) {
+        let message = error.description
+        switch error {
+        case .undecodableClip: self.init(status: 422, code: "undecodable_clip", message: message)
+        case .unsupportedFormat: self.init(status: 415, code: "unsupported_media_type", message: message)
+        case .clipTooLarge: self.init(status: 413, code: "payload_too_large", message: message)
+        case .clipTooLong: self.init(status: 422, code: "clip_too_long", message: message)
+        case .modalityUnavailable: self.init(status: 422, code: "modality_unavailable", message: message)
+        case .unsupportedTask: self.init(status: 400, code: "unsupported_task", message: message)
+        case .queueFull(let after):
+            self.init(status: 503, code: "overloaded", message: message, headers: ["Retry-After": "\(after)"])
+        case .deadlineExceeded(let after):
+            self.init(status: 503, code: "deadline_exceeded", message: message, headers: ["Retry-After": "\(after)"])
+        case .notReady(let reason):
+            self.init(status: 503, code: "not_ready", message: message,
+                      headers: reason == .loadFailed ? [:] : ["Retry-After": "1"])
+        case .inferenceFailed: self.init(status: 500, code: "internal_error", message: message)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Dispatch
+import Foundation
+import Logging
+import Metrics
+import Serving
+
+/// The running server: HTTP first (so /healthz answers at once), then the model loads and warms up on the
+/// loader queue, then /readyz turns ready. `shutdown` is the drain path for all of it.
+public final class Daemon: Sendable {
+    /// Loads the bundle named in the configuration; runs on the loader queue, may take seconds.
+    public typealias Loader = @Sendable (ServerConfig) throws -> (InferenceBackend, ClipDecoding)
+
+    public let config: ServerConfig
+    public let lifecycle: Lifecycle
+    private let slot = ServiceSlot()
+    private let http: MHDServer
+    private let loader: Loader
+    private let loaderQueue = DispatchQueue(label: "avmae.loader")
+    private let logger: Logger
+    private let metricsFactory: MetricsFactory
+    private let servingMetrics: ServingMetrics
+
+    public init(config: ServerConfig, logger: Logger, metricsFactory: MetricsFactory, exposition: MetricsExposition,
+                loader: @escaping Loader) {
+        self.config = config
+        self.loader = loader
+        self.logger = logger
+        self.metricsFactory = metricsFactory
+        let servingMetrics = ServingMetrics(factory: metricsFactory)
+        self.servingMetrics = servingMetrics
+        self.lifecycle = Lifecycle(logger: logger) { state in
+            servingMetrics.setReady(state == .ready)
+        }
+        servingMetrics.setReady(false)
+        let router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
+                               maxBodyBytes: config.maxBodyBytes, logger: logger, metricsFactory: metricsFactory)
+        http = MHDServer(handler: router, limits: .init(
+            threads: config.httpThreads, connectionLimit: config.connectionLimit,
+            connectionTimeoutSeconds: config.connectionTimeoutSeconds,
+            connectionMemoryBytes: config.connectionMemoryBytes, maxBodyBytes: config.maxBodyBytes))
+    }
+
+    /// Starts listening and begins loading the model in the background. Returns the bound port.
+    public func start() throws -> Int {
+        let port = try http.start(host: config.host, port: config.port)
+        logger.info("listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+        loaderQueue.async { self.loadAndWarm() }
+        return port
+    }
+
+    /// Called with `true` once the model is ready (for systemd's READY=1), or `false` if loading failed.
+    public func whenLoaded(_ body: @escaping @Sendable (Bool) -> Void) {
+        loaderQueue.async { body(self.lifecycle.state == .ready) }
+    }
+
+    private func loadAndWarm() {
+        do {
+            let start = Date()
+            let (backend, decoder) = try loader(config)
+            let info = backend.info
+            logger.info("model loaded", metadata: [
+                "model": "\(info.name)", "kind": "\(info.kind.rawValue)", "parameters": "\(info.parameterCount)",
+                "seconds": "\(Date().timeIntervalSince(start))",
+            ])
+            Gauge(label: "avmae_model_info", dimensions: [
+                ("name", info.name), ("kind", info.kind.rawValue), ("label_set", info.labelSet.rawValue),
+                ("modalities", info.modalities.map(\.rawValue).joined(separator: ",")),
+                ("parameters", "\(info.parameterCount)"),
+            ], factory: metricsFactory).record(1)
+            lifecycle.move(to: .warming)
+            var serving = ClipService.Configuration()
+            serving.maxBatch = config.maxBatch
+            serving.maxDelaySeconds = config.maxDelayMs / 1000
+            serving.maxQueuedRows = config.maxQueue
+            serving.requestTimeoutSeconds = config.requestTimeoutSeconds
+            serving.decodeConcurrency = config.decodeThreads
+            serving.maxPendingDecodes = config.maxPendingDecodes
+            serving.retryAfterSeconds = config.retryAfterSeconds
+            let service = ClipService(backend: backend, decoder: decoder, configuration: serving, lifecycle: lifecycle,
+                                      logger: logger, metrics: servingMetrics)
+            let warmStart = Date()
+            try service.warmUp()
+            logger.info("warm-up done", metadata: ["seconds": "\(Date().timeIntervalSince(warmStart))"])
+            slot.service = service
+            lifecycle.move(to: .ready)
+        } catch {
+            logger.error("model failed to load", metadata: ["error": "\(error)", "bundle": "\(config.bundle ?? "")"])
+            lifecycle.move(to: .loadFailed("\(error)"))
+        }
+    }
+
+    /// SIGTERM path: stop accepting, let in-flight requests finish (at most `drain_timeout_seconds`), close.
+    /// Returns whether everything finished within the timeout.
+    public func shutdown() -> Bool {
+        let deadline = Date(timeIntervalSinceNow: config.drainTimeoutSeconds)
+        lifecycle.move(to: .draining)
+        http.quiesce()
+        logger.info("draining", metadata: ["timeout_seconds": "\(config.drainTimeoutSeconds)"])
+        var drained = slot.service?.drain(timeout: config.drainTimeoutSeconds) ?? true
+        drained = http.waitUntilIdle(timeout: max(0, deadline.timeIntervalSinceNow)) && drained
+        http.stop()
+        lifecycle.move(to: .stopped)
+        logger.info("stopped", metadata: ["drained": "\(drained)"])
+        return drained
+    }
+}

@@ -1,0 +1,70 @@
+/// Header names compared case-insensitively, as HTTP says; insertion order kept for responses.
+public struct HTTPHeaders: Sendable, Sequence {
+    private var fields: [(name: String, value: String)] = []
+
+    public init(_ fields: [(String, String)] = []) {
+        self.fields = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    public subscript(name: String) -> String? {
+        let lower = name.lowercased()
+        return fields.first { $0.name.lowercased() == lower }?.value
+    }
+
+    public mutating func add(_ name: String, _ value: String) {
+        fields.append((name, value))
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        fields.makeIterator()
+    }
+}
+
+/// What the MHD wrapper knows before the body arrives: enough to refuse a request early.
+public struct HTTPRequestHead: Sendable {
+    public var method: String
+    public var path: String
+    public var headers: HTTPHeaders
+
+    /// The declared body length, if the client sent one.
+    public var contentLength: Int? { headers["Content-Length"].flatMap { Int($0) } }
+}
+
+public struct HTTPRequest: Sendable {
+    public var head: HTTPRequestHead
+    /// Query arguments, already percent-decoded by libmicrohttpd; the first value wins for a repeated key.
+    public var query: [String: String]
+    public var body: [UInt8]
+
+    public var method: String { head.method }
+    public var path: String { head.path }
+    public var headers: HTTPHeaders { head.headers }
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// How a handler answers: at once (health, metrics, errors) or later from another thread (inference), in
+/// which case the connection is suspended in between and holds no thread.
+public enum HTTPReply: Sendable {
+    case now(HTTPResponse)
+    case later(@Sendable (_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> Void)
+}
+
+public protocol HTTPHandler: Sendable {
+    /// Called once the headers are in, before any body byte is read. A response here ends the request early
+    /// (e.g. 413 for a declared Content-Length over the cap), and libmicrohttpd skips the upload.
+    func preflight(_ head: HTTPRequestHead) -> HTTPResponse?
+    /// The body went past the configured cap while streaming in; the rest was discarded.
+    func bodyTooLarge(_ head: HTTPRequestHead) -> HTTPResponse
+    func handle(_ request: HTTPRequest) -> HTTPReply
+}

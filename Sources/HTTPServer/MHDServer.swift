@@ -1,0 +1,263 @@
+import CMicroHTTPD
+import Foundation
+
+/// libmicrohttpd behind one small Swift type. This file is the only one that touches MHD's C API and its
+/// unsafe pointers; everything above it sees `HTTPRequest`/`HTTPResponse` values.
+///
+/// Threading: MHD runs an internal pool of `threads` polling threads (epoll). Handlers are called on those
+/// threads; a `.later` reply suspends the connection (MHD_ALLOW_SUSPEND_RESUME) so no thread waits on it, and
+/// the response is queued when MHD calls back after `MHD_resume_connection`.
+public final class MHDServer: @unchecked Sendable {
+    public struct Limits: Sendable {
+        public var threads: Int
+        public var connectionLimit: Int
+        public var connectionTimeoutSeconds: Int
+        /// MHD's per-connection buffer for headers and socket reads, not the body cap.
+        public var connectionMemoryBytes: Int
+        public var maxBodyBytes: Int
+
+        public init(threads: Int, connectionLimit: Int, connectionTimeoutSeconds: Int, connectionMemoryBytes: Int,
+                    maxBodyBytes: Int) {
+            self.threads = threads
+            self.connectionLimit = connectionLimit
+            self.connectionTimeoutSeconds = connectionTimeoutSeconds
+            self.connectionMemoryBytes = connectionMemoryBytes
+            self.maxBodyBytes = maxBodyBytes
+        }
+    }
+
+    public enum StartError: Error, CustomStringConvertible {
+        case badAddress(String)
+        case startFailed(host: String, port: Int)
+
+        public var description: String {
+            switch self {
+            case .badAddress(let host): return "'\(host)' is not an IPv4 address to listen on (use e.g. 0.0.0.0 or 127.0.0.1)"
+            case .startFailed(let host, let port):
+                return "libmicrohttpd could not listen on \(host):\(port) (port in use, or not permitted?)"
+            }
+        }
+    }
+
+    private enum State {
+        case idle
+        case running(daemon: OpaquePointer)
+        case quiesced(daemon: OpaquePointer, listenSocket: Int32)
+        case stopped
+    }
+
+    let handler: HTTPHandler
+    let limits: Limits
+    private let lock = NSLock()
+    private var state = State.idle  // guarded by lock
+    /// Requests between their first callback and MHD's "completed" notice (response sent or connection gone).
+    private let active = NSCondition()
+    private var activeRequests = 0  // guarded by active
+
+    public init(handler: HTTPHandler, limits: Limits) {
+        self.handler = handler
+        self.limits = limits
+    }
+
+    /// Starts listening; returns the bound port (useful with port 0).
+    public func start(host: String, port: Int) throws -> Int {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw StartError.badAddress(host) }
+        let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let daemon = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                avmae_mhd_start(flags, UInt16(port), sa, accessHandler, me, requestCompleted, me,
+                                UInt32(limits.connectionTimeoutSeconds), UInt32(limits.threads),
+                                limits.connectionMemoryBytes, UInt32(limits.connectionLimit))
+            }
+        }
+        guard let daemon else { throw StartError.startFailed(host: host, port: port) }
+        lock.withLock { state = .running(daemon: daemon) }
+        return Int(avmae_mhd_bound_port(daemon))
+    }
+
+    /// Stops accepting new connections; open connections (and suspended ones) carry on.
+    public func quiesce() {
+        lock.withLock {
+            guard case .running(let daemon) = state else { return }
+            state = .quiesced(daemon: daemon, listenSocket: MHD_quiesce_daemon(daemon))
+        }
+    }
+
+    /// Waits until every request that has started has had its response sent, or `timeout` seconds pass.
+    /// Returns whether it got there; used on shutdown between draining the model and `stop`.
+    public func waitUntilIdle(timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        active.lock()
+        defer { active.unlock() }
+        while activeRequests > 0 {
+            if !active.wait(until: deadline) { return activeRequests == 0 }
+        }
+        return true
+    }
+
+    fileprivate func requestStarted() {
+        active.lock()
+        activeRequests += 1
+        active.unlock()
+    }
+
+    fileprivate func requestEnded() {
+        active.lock()
+        activeRequests -= 1
+        active.broadcast()
+        active.unlock()
+    }
+
+    /// Closes every connection and joins MHD's threads.
+    public func stop() {
+        let current: State = lock.withLock {
+            defer { state = .stopped }
+            return state
+        }
+        switch current {
+        case .running(let daemon):
+            MHD_stop_daemon(daemon)
+        case .quiesced(let daemon, let socket):
+            MHD_stop_daemon(daemon)
+            // MHD hands the quiesced listen socket to us, to close only after its threads are gone.
+            if socket >= 0 { close(socket) }
+        case .idle, .stopped:
+            break
+        }
+    }
+
+    deinit { stop() }
+}
+
+/// Per-request state, owned by MHD's `*con_cls` from the first callback until `requestCompleted` releases it.
+private final class Exchange: @unchecked Sendable {
+    enum Phase {
+        case receiving
+        /// The body went past the cap; the rest is read and dropped, then 413.
+        case discarding
+        case waiting
+        case ready(HTTPResponse)
+    }
+
+    let head: HTTPRequestHead
+    let query: [String: String]
+    var body: [UInt8] = []
+    private let lock = NSLock()
+    private var phaseValue = Phase.receiving  // guarded by lock: written by a handler thread on `.later`
+
+    init(head: HTTPRequestHead, query: [String: String]) {
+        self.head = head
+        self.query = query
+    }
+
+    var phase: Phase {
+        get { lock.withLock { phaseValue } }
+        set { lock.withLock { phaseValue = newValue } }
+    }
+}
+
+private func server(_ cls: UnsafeMutableRawPointer?) -> MHDServer {
+    Unmanaged<MHDServer>.fromOpaque(cls!).takeUnretainedValue()
+}
+
+private func values(_ connection: OpaquePointer?, _ kind: MHD_ValueKind) -> [(String, String)] {
+    final class Sink { var pairs: [(String, String)] = [] }
+    let sink = Sink()
+    _ = MHD_get_connection_values(connection, kind, { cls, _, key, value in
+        let sink = Unmanaged<Sink>.fromOpaque(cls!).takeUnretainedValue()
+        sink.pairs.append((key.map { String(cString: $0) } ?? "", value.map { String(cString: $0) } ?? ""))
+        return .YES
+    }, Unmanaged.passUnretained(sink).toOpaque())
+    return sink.pairs
+}
+
+private func queue(_ response: HTTPResponse, on connection: OpaquePointer?) -> MHD_Result {
+    var body = response.body
+    let mhdResponse = body.withUnsafeMutableBytes { bytes in
+        MHD_create_response_from_buffer(bytes.count, bytes.baseAddress, .RESPMEM_MUST_COPY)
+    }
+    guard let mhdResponse else { return .NO }
+    defer { MHD_destroy_response(mhdResponse) }
+    for (name, value) in response.headers {
+        _ = MHD_add_response_header(mhdResponse, name, value)
+    }
+    return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+}
+
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, upload, uploadSize, conCls in
+    let server = server(cls)
+    guard let conCls else { return .NO }
+
+    // First call: headers only. Set up the exchange, and refuse early if the headers already say no.
+    guard let existing = conCls.pointee else {
+        var query: [String: String] = [:]
+        for (key, value) in values(connection, .GET_ARGUMENT_KIND) where query[key] == nil { query[key] = value }
+        let head = HTTPRequestHead(method: method.map { String(cString: $0) } ?? "",
+                                   path: url.map { String(cString: $0) } ?? "/",
+                                   headers: HTTPHeaders(values(connection, .HEADER_KIND)))
+        let exchange = Exchange(head: head, query: query)
+        conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
+        server.requestStarted()
+        if let refusal = server.handler.preflight(head) {
+            return queue(refusal, on: connection)
+        }
+        if let length = head.contentLength { exchange.body.reserveCapacity(min(length, server.limits.maxBodyBytes)) }
+        return .YES
+    }
+    let exchange = Unmanaged<Exchange>.fromOpaque(existing).takeUnretainedValue()
+
+    // Body chunks: append up to the cap, then drop the rest.
+    if let uploadSize, uploadSize.pointee > 0 {
+        let count = uploadSize.pointee
+        if case .receiving = exchange.phase, let upload {
+            if exchange.body.count + count > server.limits.maxBodyBytes {
+                exchange.body = []
+                exchange.phase = .discarding
+            } else {
+                upload.withMemoryRebound(to: UInt8.self, capacity: count) {
+                    exchange.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                }
+            }
+        }
+        uploadSize.pointee = 0
+        return .YES
+    }
+
+    // Final call (body complete), or the call after a resume.
+    switch exchange.phase {
+    case .discarding:
+        return queue(server.handler.bodyTooLarge(exchange.head), on: connection)
+    case .ready(let response):
+        return queue(response, on: connection)
+    case .waiting:
+        return .YES  // spurious wake-up before the response is set; MHD will call again after resume
+    case .receiving:
+        let request = HTTPRequest(head: exchange.head, query: exchange.query, body: exchange.body)
+        exchange.body = []
+        switch server.handler.handle(request) {
+        case .now(let response):
+            return queue(response, on: connection)
+        case .later(let start):
+            exchange.phase = .waiting
+            MHD_suspend_connection(connection)
+            let address = Int(bitPattern: connection)
+            start { response in
+                exchange.phase = .ready(response)
+                MHD_resume_connection(OpaquePointer(bitPattern: address))
+            }
+            return .YES
+        }
+    }
+}
+
+private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
+    guard let conCls, let pointer = conCls.pointee else { return }
+    Unmanaged<Exchange>.fromOpaque(pointer).release()
+    conCls.pointee = nil
+    server(cls).requestEnded()
+}

@@ -1,0 +1,28 @@
+/// What the decoder refuses before spending time or memory on an upload. Every limit is checked against what
+/// the file declares first and against what decoding actually produces second, since headers can lie.
+public struct MediaLimits: Sendable {
+    /// Upload size, checked before anything is parsed.
+    public var maxBytes: Int
+    /// Clip length, checked against the declared duration and again while decoding.
+    public var maxDurationSeconds: Double
+    /// Pixels per video frame (width * height); the default admits DCI 4K (4096x2160) and 4096x4096 stills.
+    public var maxPixels: Int
+    /// A video whose short side is below this is refused: there is nothing for the model to see.
+    public var minVideoSide: Int
+    /// Streams in the container; real uploads have one or two, hundreds are a parser stress test.
+    public var maxStreams: Int
+
+    public init(
+        maxBytes: Int = 64 << 20,
+        maxDurationSeconds: Double = 600,
+        maxPixels: Int = 4096 * 4096,
+        minVideoSide: Int = 16,
+        maxStreams: Int = 16
+    ) {
+        self.maxBytes = maxBytes
+        self.maxDurationSeconds = maxDurationSeconds
+        self.maxPixels = maxPixels
+        self.minVideoSide = minVideoSide
+        self.maxStreams = maxStreams
+    }
+}

@@ -1,0 +1,122 @@
+/// Decodes only the video frames the model will see, and renders each into its crops.
+///
+/// A sample time t shows the frame on screen at t: the last frame whose timestamp is <= t (the first frame for
+/// times before it, the last for times after the end). Frames are decoded in order from the keyframe before the
+/// first time; when the next time lies more than `seekGap` ahead, the demuxer jumps to the keyframe before it.
+/// Packets whose frame cannot be on screen at any pending time are decoded with non-reference frames skipped.
+/// A frame shown at several times (a short clip, overlapping crops) is converted once and copied.
+struct VideoSampling {
+    /// Beyond this many seconds between the decoder's position and the next time, seeking beats decoding on.
+    static let seekGap = 1.0
+
+    let stream: Int
+    let rotation: Int
+    let threads: Int
+    let limits: MediaLimits
+    let resize: CropResize
+
+    private struct Target {
+        var time: Double
+        var crop: Int
+        var frame: Int
+    }
+
+    /// `times[c][k]` is when crop c's frame k is shown; returns each crop as [frames, crop, crop, 3].
+    func callAsFunction(_ input: FormatInput, times: [[Double]]) throws(MediaError) -> [[Float]] {
+        let plane = resize.cropSize * resize.cropSize * 3
+        var outputs = times.map { [Float](repeating: 0, count: $0.count * plane) }
+        let targets = times.enumerated().flatMap { c, frames in
+            frames.enumerated().map { k, t in Target(time: t, crop: c, frame: k) }
+        }.sorted { $0.time < $1.time }
+        guard !targets.isEmpty else { return outputs }
+
+        input.keepOnly(stream)
+        let decoder = try Decoder(parameters: input.codecParameters(of: stream), threads: threads, maxPixels: limits.maxPixels)
+        let scaler = Scaler()
+        let packet = try Packet()
+        var previous = try Frame(), current = try Frame()
+        var previousTime: Double?
+        var next = 0
+        var image = RGBImage()
+        var firstError: MediaError?
+        var framesDecoded = 0
+        let timeBase = input.timeBase(of: stream), origin = input.startSeconds
+        let frameDuration = 1 / (input.frameRate(of: stream) > 0 ? input.frameRate(of: stream) : 25)
+
+        // Renders `frame` into every pending target shown before `limit`.
+        func show(_ frame: Frame, before limit: Double) throws(MediaError) {
+            var rendered: Target?
+            while next < targets.count, targets[next].time < limit {
+                let target = targets[next]
+                if let source = rendered {
+                    let copy = outputs[source.crop][source.frame * plane..<(source.frame + 1) * plane]
+                    outputs[target.crop].replaceSubrange(target.frame * plane..<(target.frame + 1) * plane, with: copy)
+                } else {
+                    try scaler.convert(frame, into: &image)
+                    resize(image, rotation: rotation, into: &outputs[target.crop], at: target.frame * plane)
+                    rendered = target
+                }
+                next += 1
+            }
+        }
+
+        func seekIfFar() {
+            guard next < targets.count else { return }
+            let position = previousTime ?? 0
+            guard targets[next].time - position > Self.seekGap,
+                  input.seek(stream: stream, to: targets[next].time, notBefore: previousTime.map { $0 + frameDuration / 2 } ?? 0)
+            else { return }
+            decoder.flush()
+            previousTime = nil
+        }
+
+        // A packet's frame matters if it could be on screen at a pending time.
+        func mayBeShown(at packetTime: Double) -> Bool {
+            var i = next
+            while i < targets.count, targets[i].time < packetTime + 1.5 * frameDuration {
+                if targets[i].time >= packetTime - 0.5 * frameDuration { return true }
+                i += 1
+            }
+            return false
+        }
+
+        func drain() throws(MediaError) {
+            while next < targets.count {
+                let got: Bool
+                do { got = try decoder.receive(into: current) } catch { firstError = firstError ?? error; return }
+                guard got else { return }
+                guard current.width * current.height <= limits.maxPixels else {
+                    throw MediaError.frameTooLarge(width: current.width, height: current.height, limitPixels: limits.maxPixels)
+                }
+                framesDecoded += 1
+                let time = current.timestamp.map { Double($0) * timeBase - origin } ?? (previousTime.map { $0 + frameDuration } ?? 0)
+                try show(previousTime == nil ? current : previous, before: time)
+                swap(&previous, &current)
+                current.unref()
+                previousTime = time
+                seekIfFar()
+            }
+        }
+
+        seekIfFar()
+        while next < targets.count {
+            let more: Bool
+            do { more = try input.read(into: packet) } catch { firstError = firstError ?? error; break }
+            guard more else { break }
+            if packet.streamIndex == stream {
+                decoder.skipsNonReferenceFrames = packet.timestamp.map { !mayBeShown(at: Double($0) * timeBase - origin) } ?? false
+                do { try decoder.send(packet) } catch { firstError = firstError ?? error }
+                try drain()
+            }
+            packet.unref()
+        }
+        decoder.skipsNonReferenceFrames = false
+        do { try decoder.send(nil) } catch { firstError = firstError ?? error }
+        try drain()
+        guard framesDecoded > 0, previousTime != nil else {
+            throw firstError ?? MediaError.corrupt("the video stream holds no decodable frames")
+        }
+        try show(previous, before: .infinity)
+        return outputs
+    }
+}

@@ -1,0 +1,146 @@
+import Dispatch
+import Logging
+import Metrics
+
+/// The Dispatch shell around `BatchingStateMachine`: it owns the state machine, the rows waiting for the model,
+/// the one wake-up timer and the inference worker, and carries out the machine's actions.
+///
+/// Threading: all state lives on `stateQueue`; the worker calls back onto it. Drain path: `drain` stops
+/// intake, flushes what is queued, and calls back once the machine reports idle.
+final class Batcher: @unchecked Sendable {
+    struct Output: Sendable {
+        var rows: [RowOutput]
+        var queueSeconds: Double
+        var inferenceSeconds: Double
+    }
+    typealias Completion = @Sendable (Result<Output, ServingError>) -> Void
+
+    private struct Pending {
+        var rows: [BatchRow]
+        var outputs: [RowOutput?]
+        var enqueuedAt: ServingInstant
+        var startedAt: ServingInstant?
+        var inferenceSeconds: Double = 0
+        var completion: Completion
+    }
+
+    private let stateQueue = DispatchQueue(label: "avmae.batcher")
+    private let timer: DispatchSourceTimer
+    private let worker: InferenceWorker
+    private let clock: ServingClock
+    private let retryAfterSeconds: Int
+    private let logger: Logger
+    private let metrics: ServingMetrics
+    // Guarded by stateQueue:
+    private var machine: BatchingStateMachine
+    private var pending: [UInt64: Pending] = [:]
+    private var nextID: UInt64 = 0
+    private var drainWaiters: [@Sendable () -> Void] = []
+
+    init(configuration: BatchingStateMachine.Configuration, worker: InferenceWorker, clock: ServingClock,
+         retryAfterSeconds: Int, logger: Logger, metrics: ServingMetrics) {
+        self.machine = BatchingStateMachine(configuration: configuration)
+        self.worker = worker
+        self.clock = clock
+        self.retryAfterSeconds = retryAfterSeconds
+        self.logger = logger
+        self.metrics = metrics
+        self.timer = DispatchSource.makeTimerSource(queue: stateQueue)
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.perform(self.machine.tick(now: self.clock.now()))
+        }
+        timer.activate()
+    }
+
+    deinit { timer.cancel() }
+
+    /// Queues `rows` of one request; `completion` gets every row's output in order, or why it was dropped.
+    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, completion: @escaping Completion) {
+        stateQueue.async { [self] in
+            nextID += 1
+            let id = nextID
+            let now = clock.now()
+            pending[id] = Pending(rows: rows, outputs: Array(repeating: nil, count: rows.count), enqueuedAt: now,
+                                  completion: completion)
+            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline), now: now))
+        }
+    }
+
+    /// Stops intake, runs what is queued, then calls `completion` (on the batcher's queue) once idle.
+    func drain(completion: @escaping @Sendable () -> Void) {
+        stateQueue.async { [self] in
+            drainWaiters.append(completion)
+            perform(machine.beginDrain(now: clock.now()))
+        }
+    }
+
+    private func perform(_ actions: [BatchingStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .reject(let id, let why):
+                metrics.rejected(why == .queueFull ? .queueFull : .draining)
+                fail(id, why == .queueFull ? .queueFull(retryAfterSeconds: retryAfterSeconds) : .notReady(.draining))
+            case .expire(let id):
+                metrics.rejected(.deadline)
+                fail(id, .deadlineExceeded(retryAfterSeconds: retryAfterSeconds))
+            case .run(let batch):
+                start(batch)
+            case .wake(let instant):
+                timer.schedule(deadline: instant.dispatchTime, leeway: .microseconds(200))
+            }
+        }
+        metrics.queueDepth.record(machine.queuedRows)
+        if machine.isIdle && !drainWaiters.isEmpty {
+            drainWaiters.forEach { $0() }
+            drainWaiters.removeAll()
+        }
+    }
+
+    private func fail(_ id: UInt64, _ error: ServingError) {
+        pending.removeValue(forKey: id)?.completion(.failure(error))
+    }
+
+    private func start(_ batch: BatchingStateMachine.Batch) {
+        let now = clock.now()
+        var rows: [BatchRow] = []
+        rows.reserveCapacity(batch.rowCount)
+        for slice in batch.slices where pending[slice.jobID] != nil {
+            if pending[slice.jobID]!.startedAt == nil { pending[slice.jobID]!.startedAt = now }
+            rows += pending[slice.jobID]!.rows[slice.rows]
+        }
+        metrics.batchSize.record(rows.count)
+        logger.debug("batch", metadata: ["batch.size": "\(rows.count)", "batch.kind": "\(batch.kind.rawValue)"])
+        worker.run(rows, kind: batch.kind) { [self] result, seconds in
+            stateQueue.async { self.finish(batch, result: result, seconds: seconds) }
+        }
+    }
+
+    private func finish(_ batch: BatchingStateMachine.Batch, result: Result<[RowOutput], ServingError>, seconds: Double) {
+        metrics.inferenceDuration.recordNanoseconds(Int64(seconds * 1e9))
+        var offset = 0
+        for slice in batch.slices where pending[slice.jobID] != nil {
+            switch result {
+            case .failure(let error):
+                fail(slice.jobID, error)
+            case .success(let outputs):
+                pending[slice.jobID]!.inferenceSeconds += seconds
+                for (row, output) in zip(slice.rows, outputs[offset..<(offset + slice.rows.count)]) {
+                    pending[slice.jobID]!.outputs[row] = output
+                }
+                offset += slice.rows.count
+                completeIfDone(slice.jobID)
+            }
+        }
+        perform(machine.batchCompleted(now: clock.now()))
+    }
+
+    private func completeIfDone(_ id: UInt64) {
+        guard let job = pending[id], job.outputs.allSatisfy({ $0 != nil }) else { return }
+        pending.removeValue(forKey: id)
+        let queueSeconds = (job.startedAt ?? job.enqueuedAt).seconds(since: job.enqueuedAt)
+        metrics.queueWait.recordNanoseconds(Int64(queueSeconds * 1e9))
+        job.completion(.success(Output(rows: job.outputs.map { $0! }, queueSeconds: queueSeconds,
+                                       inferenceSeconds: job.inferenceSeconds)))
+    }
+}

@@ -1,0 +1,184 @@
+import DequeModule
+
+/// Which model branches a batch row feeds; rows batch together only when this matches, because the model runs
+/// one input shape per call.
+public enum InputKind: String, Hashable, Sendable {
+    case audio, video, audiovisual
+}
+
+/// Dynamic batching as a pure state machine: events in, actions out, time passed in explicitly.
+/// It decides *what* to run and *when*; the `Batcher` shell carries the actions out on Dispatch queues.
+///
+/// A job is one request's rows (windows x crops). Rows of jobs with the same `InputKind` are grouped, oldest
+/// job first, into batches of at most `maxBatch` rows. A batch starts when the worker is free and either a
+/// full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
+/// is dropped. One batch runs at a time (one inference worker owns the BLAS threads).
+public struct BatchingStateMachine: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var maxBatch: Int
+        public var maxDelaySeconds: Double
+        /// Rows allowed to wait; a job that would go past it is rejected (unless the queue is empty, so one
+        /// long clip can always get through).
+        public var maxQueuedRows: Int
+
+        public init(maxBatch: Int, maxDelaySeconds: Double, maxQueuedRows: Int) {
+            precondition(maxBatch >= 1 && maxQueuedRows >= 1 && maxDelaySeconds >= 0, "invalid batching configuration")
+            self.maxBatch = maxBatch
+            self.maxDelaySeconds = maxDelaySeconds
+            self.maxQueuedRows = maxQueuedRows
+        }
+    }
+
+    public struct Job: Sendable, Equatable {
+        public var id: UInt64
+        public var kind: InputKind
+        public var rows: Int
+        public var deadline: ServingInstant
+
+        public init(id: UInt64, kind: InputKind, rows: Int, deadline: ServingInstant) {
+            precondition(rows >= 1, "a job has at least one row")
+            self.id = id
+            self.kind = kind
+            self.rows = rows
+            self.deadline = deadline
+        }
+    }
+
+    /// Rows `rows` of job `jobID` go into this batch.
+    public struct Slice: Sendable, Equatable {
+        public var jobID: UInt64
+        public var rows: Range<Int>
+    }
+
+    public struct Batch: Sendable, Equatable {
+        public var kind: InputKind
+        public var slices: [Slice]
+        public var rowCount: Int { slices.reduce(0) { $0 + $1.rows.count } }
+    }
+
+    public enum Rejection: Sendable, Equatable {
+        case queueFull, draining
+    }
+
+    public enum Action: Sendable, Equatable {
+        case reject(jobID: UInt64, Rejection)
+        /// The job waited past its deadline without starting; answer it with 503.
+        case expire(jobID: UInt64)
+        /// Hand this batch to the inference worker, then report `batchCompleted`.
+        case run(Batch)
+        /// Call `tick` at this instant (replaces any earlier wake-up).
+        case wake(at: ServingInstant)
+    }
+
+    private enum Mode: Sendable { case accepting, draining }
+    private enum Worker: Sendable { case idle, busy }
+
+    private struct Waiting: Sendable {
+        var job: Job
+        var enqueuedAt: ServingInstant
+        var nextRow = 0
+        var remaining: Int { job.rows - nextRow }
+    }
+
+    public let configuration: Configuration
+    private var mode = Mode.accepting
+    private var worker = Worker.idle
+    private var queue: Deque<Waiting> = []
+    public private(set) var queuedRows = 0
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// Nothing waiting and nothing running: a drain is complete.
+    public var isIdle: Bool { queue.isEmpty && worker == .idle }
+
+    public mutating func submit(_ job: Job, now: ServingInstant) -> [Action] {
+        if mode == .draining { return [.reject(jobID: job.id, .draining)] }
+        if queuedRows > 0 && queuedRows + job.rows > configuration.maxQueuedRows {
+            return [.reject(jobID: job.id, .queueFull)]
+        }
+        queue.append(Waiting(job: job, enqueuedAt: now))
+        queuedRows += job.rows
+        return step(now: now)
+    }
+
+    /// A wake-up asked for by `.wake(at:)` arrived.
+    public mutating func tick(now: ServingInstant) -> [Action] {
+        step(now: now)
+    }
+
+    public mutating func batchCompleted(now: ServingInstant) -> [Action] {
+        precondition(worker == .busy, "batchCompleted without a running batch")
+        worker = .idle
+        return step(now: now)
+    }
+
+    /// Stop accepting; what is queued runs at once without waiting for fuller batches.
+    public mutating func beginDrain(now: ServingInstant) -> [Action] {
+        mode = .draining
+        return step(now: now)
+    }
+
+    private mutating func step(now: ServingInstant) -> [Action] {
+        var actions = expire(now: now)
+        if worker == .idle, let batch = nextBatch(now: now) {
+            worker = .busy
+            actions.append(.run(batch))
+        }
+        if let wake = nextWake() {
+            actions.append(.wake(at: wake))
+        }
+        return actions
+    }
+
+    private mutating func expire(now: ServingInstant) -> [Action] {
+        var actions: [Action] = []
+        queue.removeAll { waiting in
+            // A job that already has rows in a batch finishes; dropping half of it would waste that work.
+            guard waiting.nextRow == 0, waiting.job.deadline <= now else { return false }
+            actions.append(.expire(jobID: waiting.job.id))
+            queuedRows -= waiting.remaining
+            return true
+        }
+        return actions
+    }
+
+    private mutating func nextBatch(now: ServingInstant) -> Batch? {
+        guard let head = queue.first else { return nil }
+        let kind = head.job.kind
+        let rowsOfKind = queue.lazy.filter { $0.job.kind == kind }.reduce(0) { $0 + $1.remaining }
+        let waitedLongEnough = now.seconds(since: head.enqueuedAt) >= configuration.maxDelaySeconds
+        guard rowsOfKind >= configuration.maxBatch || waitedLongEnough || mode == .draining else { return nil }
+
+        var slices: [Slice] = []
+        var budget = configuration.maxBatch
+        var index = queue.startIndex
+        while budget > 0 && index < queue.endIndex {
+            if queue[index].job.kind == kind {
+                let take = min(budget, queue[index].remaining)
+                let start = queue[index].nextRow
+                slices.append(Slice(jobID: queue[index].job.id, rows: start..<(start + take)))
+                queue[index].nextRow += take
+                budget -= take
+                queuedRows -= take
+            }
+            index += 1
+        }
+        queue.removeAll { $0.remaining == 0 }
+        return Batch(kind: kind, slices: slices)
+    }
+
+    /// The earliest instant at which something could change without a new event: the oldest job's batching
+    /// delay running out (only matters while the worker is free) or an unstarted job's deadline.
+    private func nextWake() -> ServingInstant? {
+        var wake: ServingInstant?
+        if worker == .idle, let head = queue.first {
+            wake = head.enqueuedAt.adding(seconds: configuration.maxDelaySeconds)
+        }
+        for waiting in queue where waiting.nextRow == 0 {
+            wake = min(wake ?? waiting.job.deadline, waiting.job.deadline)
+        }
+        return wake
+    }
+}

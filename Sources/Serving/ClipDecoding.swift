@@ -1,0 +1,43 @@
+import AVMAE
+
+/// One analysis window of a decoded clip, ready to become model rows.
+public struct DecodedWindow: Sendable {
+    public var index: Int
+    public var startSeconds: Double
+    public var waveform: [Float]?    // (windowSamples)
+    public var videoCrops: [[Float]] // crops x (frames, 224, 224, 3)
+
+    public init(index: Int, startSeconds: Double, waveform: [Float]?, videoCrops: [[Float]]) {
+        self.index = index
+        self.startSeconds = startSeconds
+        self.waveform = waveform
+        self.videoCrops = videoCrops
+    }
+}
+
+public struct DecodedWindows: Sendable {
+    public var durationSeconds: Double
+    public var hasAudio: Bool
+    public var hasVideo: Bool
+    public var windows: [DecodedWindow]
+
+    public init(durationSeconds: Double, hasAudio: Bool, hasVideo: Bool, windows: [DecodedWindow]) {
+        self.durationSeconds = durationSeconds
+        self.hasAudio = hasAudio
+        self.hasVideo = hasVideo
+        self.windows = windows
+    }
+
+    var available: Set<Modality> {
+        var set: Set<Modality> = []
+        if hasAudio { set.insert(.audio) }
+        if hasVideo { set.insert(.video) }
+        return set
+    }
+}
+
+/// Turns uploaded bytes into windows shaped for the loaded model. The real one wraps `Media.MediaDecoder`;
+/// its errors arrive here already translated into `ServingError`.
+public protocol ClipDecoding: Sendable {
+    func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows
+}

@@ -1,0 +1,212 @@
+import AVMAE
+import Dispatch
+import Logging
+import Metrics
+
+/// The serving core: decode on a bounded pool, batch, infer on the one worker, assemble the answer.
+/// It knows nothing of HTTP; callers hand it a `ClipRequest` and get a `ClipResult` or a `ServingError`.
+///
+/// Owner of: the decode pool, the batcher (and through it the inference worker), the results queue.
+/// Drain path: `drain(timeout:)` stops intake, flushes the batcher and waits for every in-flight request.
+public final class ClipService: Sendable {
+    public struct Configuration: Sendable {
+        public var maxBatch = 8
+        public var maxDelaySeconds = 0.005
+        public var maxQueuedRows = 64
+        /// A request not started on the model by then is answered with 503.
+        public var requestTimeoutSeconds = 30.0
+        public var decodeConcurrency = 2
+        public var maxPendingDecodes = 64
+        public var retryAfterSeconds = 1
+
+        public init() {}
+    }
+
+    public let info: ModelInfo
+    private let backend: InferenceBackend
+    private let decoder: ClipDecoding
+    private let configuration: Configuration
+    private let clock: ServingClock
+    private let logger: Logger
+    private let metrics: ServingMetrics
+    private let decodePool: DecodePool
+    private let worker: InferenceWorker
+    private let batcher: Batcher
+    private let resultsQueue = DispatchQueue(label: "avmae.results", attributes: .concurrent)
+    private let inFlight = DispatchGroup()
+    private let intake: Lifecycle
+
+    public init(backend: InferenceBackend, decoder: ClipDecoding, configuration: Configuration, lifecycle: Lifecycle,
+                clock: ServingClock = MonotonicClock(), logger: Logger, metrics: ServingMetrics) {
+        self.info = backend.info
+        self.backend = backend
+        self.decoder = decoder
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.intake = lifecycle
+        self.decodePool = DecodePool(concurrency: configuration.decodeConcurrency,
+                                     maxPending: configuration.maxPendingDecodes)
+        self.worker = InferenceWorker(backend: backend, clock: clock, logger: logger)
+        self.batcher = Batcher(
+            configuration: .init(maxBatch: configuration.maxBatch, maxDelaySeconds: configuration.maxDelaySeconds,
+                                 maxQueuedRows: configuration.maxQueuedRows),
+            worker: worker, clock: clock, retryAfterSeconds: configuration.retryAfterSeconds, logger: logger,
+            metrics: metrics)
+    }
+
+    /// Runs one zero-filled input of the model's full kind through the worker, so the first real request does
+    /// not pay for page faults in the weights and first-touch of the workspace. Blocks the calling thread.
+    public func warmUp() throws {
+        let modalities = Set(info.modalities)
+        let row = BatchRow(waveform: modalities.contains(.audio) ? [Float](repeating: 0, count: info.windowSamples) : nil,
+                           frames: modalities.contains(.video) ? [Float](repeating: 0, count: info.videoRowLength) : nil,
+                           keepTokens: false)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = ResultBox()
+        worker.run([row], kind: Self.kind(for: modalities)) { result, _ in
+            outcome.set(result.map { _ in () })
+            done.signal()
+        }
+        done.wait()
+        try outcome.get()
+    }
+
+    public func submit(_ request: ClipRequest, completion: @escaping @Sendable (Result<ClipResult, ServingError>) -> Void) {
+        if let reason = intake.state.notReadyReason {
+            metrics.rejected(.notReady)
+            return completion(.failure(.notReady(reason)))
+        }
+        if case .classify = request.task, !info.hasHead {
+            return completion(.failure(.unsupportedTask(
+                "model '\(info.name)' is \(info.kind.rawValue) and has no classification head; use /v1/embed")))
+        }
+        let start = clock.now()
+        inFlight.enter()
+        let finish: @Sendable (Result<ClipResult, ServingError>) -> Void = { [inFlight] result in
+            completion(result)
+            inFlight.leave()
+        }
+        let admitted = decodePool.submit { [self] in
+            decodeAndQueue(request, start: start, finish: finish)
+        }
+        if !admitted {
+            metrics.rejected(.queueFull)
+            finish(.failure(.queueFull(retryAfterSeconds: configuration.retryAfterSeconds)))
+        }
+    }
+
+    /// Stops intake, lets queued and running work finish, and waits at most `timeout` seconds for it.
+    /// Returns whether everything finished in time.
+    public func drain(timeout: Double) -> Bool {
+        intake.move(to: .draining)
+        let flushed = DispatchSemaphore(value: 0)
+        batcher.drain { flushed.signal() }
+        let deadline = DispatchTime.now() + timeout
+        return flushed.wait(timeout: deadline) == .success && inFlight.wait(timeout: deadline) == .success
+    }
+
+    private func decodeAndQueue(_ request: ClipRequest, start: ServingInstant,
+                                finish: @escaping @Sendable (Result<ClipResult, ServingError>) -> Void) {
+        let task = request.task
+        let wanted = task.modality.wanted(from: info.modalities).intersection(info.modalities)
+        let decoded: DecodedWindows
+        let decodeSeconds: Double
+        do {
+            guard !wanted.isEmpty else { throw unavailable(task.modality, clip: []) }
+            let decodeStart = clock.now()
+            decoded = try decoder.decode(request.bytes, want: wanted, crops: task.crops)
+            decodeSeconds = clock.now().seconds(since: decodeStart)
+            metrics.decodeDuration.recordNanoseconds(Int64(decodeSeconds * 1e9))
+        } catch let error as ServingError {
+            return finish(.failure(error))
+        } catch {
+            return finish(.failure(.undecodableClip("\(error)")))
+        }
+        let used = wanted.intersection(decoded.available)
+        let complete = task.modality == .audiovisual ? used.count == 2 : !used.isEmpty
+        let requiredHere = task.modality == .audio || task.modality == .video ? used == wanted : true
+        guard complete, requiredHere, !decoded.windows.isEmpty else {
+            return finish(.failure(unavailable(task.modality, clip: Array(decoded.available))))
+        }
+        let rows = Self.rows(decoded.windows, using: used, crops: task.crops, keepTokens: task.isEmbed)
+        let deadline = start.adding(seconds: configuration.requestTimeoutSeconds)
+        batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: deadline) { [self] result in
+            resultsQueue.async {
+                finish(result.map { output in
+                    var timings = Timings(decode: decodeSeconds, queue: output.queueSeconds,
+                                          inference: output.inferenceSeconds)
+                    timings.total = self.clock.now().seconds(since: start)
+                    return self.assemble(task, decoded: decoded, used: used, outputs: output.rows, timings: timings)
+                })
+            }
+        }
+    }
+
+    private func assemble(_ task: ClipTask, decoded: DecodedWindows, used: Set<Modality>, outputs: [RowOutput],
+                          timings: Timings) -> ClipResult {
+        let modalities = info.modalities.filter(used.contains)
+        switch task {
+        case .classify(let options):
+            let crops = used.contains(.video) ? options.crops.rawValue : 1
+            let perWindow = ResultAssembly.windowScores(outputs, cropsPerWindow: crops, backend: backend)
+            let clip = ResultAssembly.aggregate(perWindow, by: options.aggregation)
+            let timeline = options.timeline ? zip(decoded.windows, perWindow).map { window, scores in
+                WindowScores(index: window.index, startSeconds: window.startSeconds,
+                             labels: ResultAssembly.top(scores, k: options.topK, threshold: options.threshold,
+                                                        labels: info.labels))
+            } : nil
+            return .classify(ClassifyResult(
+                model: info.name, labelSet: info.labelSet, modalities: modalities,
+                durationSeconds: decoded.durationSeconds, windowsUsed: perWindow.count,
+                aggregation: options.aggregation,
+                labels: ResultAssembly.top(clip, k: options.topK, threshold: options.threshold, labels: info.labels),
+                timeline: timeline, timings: timings))
+        case .embed(let options):
+            let (pooled, windows) = ResultAssembly.embeddings(outputs, windows: decoded.windows, modalities: modalities,
+                                                              keepTokens: options.tokens)
+            return .embed(EmbedResult(model: info.name, modalities: modalities,
+                                      durationSeconds: decoded.durationSeconds, pooled: pooled, windows: windows,
+                                      timings: timings))
+        }
+    }
+
+    private func unavailable(_ choice: ModalityChoice, clip: [Modality]) -> ServingError {
+        .modalityUnavailable(requested: choice, clip: clip.sorted { $0.rawValue < $1.rawValue }, model: info.modalities)
+    }
+
+    /// Window-major rows: for each window, one row per video crop (or one audio-only row).
+    static func rows(_ windows: [DecodedWindow], using used: Set<Modality>, crops: CropCount,
+                     keepTokens: Bool) -> [BatchRow] {
+        windows.flatMap { window -> [BatchRow] in
+            let audio = used.contains(.audio) ? window.waveform : nil
+            guard used.contains(.video) else { return [BatchRow(waveform: audio, frames: nil, keepTokens: keepTokens)] }
+            return window.videoCrops.prefix(crops.rawValue).map {
+                BatchRow(waveform: audio, frames: $0, keepTokens: keepTokens)
+            }
+        }
+    }
+
+    static func kind(for modalities: Set<Modality>) -> InputKind {
+        switch (modalities.contains(.audio), modalities.contains(.video)) {
+        case (true, true): return .audiovisual
+        case (false, true): return .video
+        default: return .audio
+        }
+    }
+}
+
+extension ClipTask {
+    var isEmbed: Bool {
+        if case .embed = self { return true }
+        return false
+    }
+}
+
+/// Carries the warm-up result from the inference thread back to the waiting caller.
+private final class ResultBox: @unchecked Sendable {
+    private var result: Result<Void, ServingError> = .success(())  // written before the semaphore signals
+    func set(_ value: Result<Void, ServingError>) { result = value }
+    func get() throws { try result.get() }
+}

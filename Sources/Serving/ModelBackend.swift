@@ -1,0 +1,77 @@
+import AVMAE
+import Foundation
+
+/// The real backend: an `AVMAE.Model` loaded from a bundle. Rows are stacked into one batched `ModelInput`
+/// per call, and the batch outputs are cut back into rows.
+public struct ModelBackend: InferenceBackend {
+    public let model: Model
+    public let info: ModelInfo
+
+    public init(model: Model) {
+        self.model = model
+        let config = model.config
+        info = ModelInfo(name: config.name, kind: config.kind, modalities: config.modalities,
+                         labelSet: config.labelSet, labels: model.labels, numClasses: config.numClasses,
+                         clipSeconds: config.clipSeconds, frames: config.frames,
+                         parameterCount: model.parameterCount, windowSamples: config.windowSamples,
+                         videoRowLength: config.frames * Self.cropSize * Self.cropSize * 3)
+    }
+
+    /// Video frames are centre-cropped to this square (spec Part A.4).
+    static let cropSize = 224
+
+    public func makeSession() -> InferenceSession {
+        ModelSession(model: model, workspace: model.makeWorkspace())
+    }
+
+    public func scores(logits: [Float]) -> [Float] {
+        model.scores(logits: Tensor(shape: [1, logits.count], data: logits)).data
+    }
+}
+
+/// The model plus the scratch one inference thread reuses across batches. Not thread-safe, by design.
+final class ModelSession: InferenceSession {
+    private let model: Model
+    private let workspace: Workspace
+
+    init(model: Model, workspace: Workspace) {
+        self.model = model
+        self.workspace = workspace
+    }
+
+    func run(_ rows: [BatchRow], kind: InputKind) throws -> [RowOutput] {
+        let batch = rows.count
+        let config = model.config
+        var input = ModelInput()
+        if kind != .video {
+            // (B, samples)
+            input.waveform = Tensor(shape: [batch, config.windowSamples], data: rows.flatMap { $0.waveform! })
+        }
+        if kind != .audio {
+            let side = ModelBackend.cropSize
+            // (B, T, 224, 224, 3)
+            input.frames = Tensor(shape: [batch, config.frames, side, side, 3], data: rows.flatMap { $0.frames! })
+        }
+        let output = try model.run(input, workspace: workspace)
+        return (0..<batch).map { b in
+            var tokens: [Modality: TokenMatrix] = [:]
+            if rows[b].keepTokens {
+                for (modality, tensor) in [(Modality.audio, output.audioTokens), (.video, output.videoTokens)] {
+                    guard let tensor else { continue }
+                    tokens[modality] = Self.row(b, of: tensor)
+                }
+            }
+            let logits = output.logits.map { logits -> [Float] in
+                let classes = logits.shape[1]  // (B, C)
+                return Array(logits.data[(b * classes)..<((b + 1) * classes)])
+            }
+            return RowOutput(logits: logits, tokens: tokens)
+        }
+    }
+
+    /// Row `b` of a (B, N, D) token tensor as an (N, D) matrix.
+    private static func row(_ b: Int, of tensor: Tensor) -> TokenMatrix {
+        let n = tensor.shape[1], d = tensor.shape[2]
+        return TokenMatrix(rows: n, cols: d, data: Array(tensor.data[(b * n * d)..<((b + 1) * n * d)]))
+    }
+}

@@ -1,0 +1,78 @@
+import AVMAE
+
+/// Which of the model's branches a request asks for. `auto` means: whatever both the clip and the model have.
+public enum ModalityChoice: String, Sendable, CaseIterable {
+    case auto, audio, video, audiovisual
+
+    /// The modalities this choice would like, before the clip is looked at.
+    func wanted(from model: [Modality]) -> Set<Modality> {
+        switch self {
+        case .auto, .audiovisual: return Set(model)
+        case .audio: return [.audio]
+        case .video: return [.video]
+        }
+    }
+}
+
+/// How per-window probabilities become one clip-level score.
+public enum Aggregation: String, Sendable, CaseIterable {
+    case mean, max
+}
+
+/// Temporal crops per window; with four, the logits of the crops are averaged (upstream's multi-crop eval).
+public enum CropCount: Int, Sendable, CaseIterable {
+    case one = 1, four = 4
+}
+
+public struct ClassifyOptions: Sendable, Equatable {
+    public var topK: Int = 5
+    /// Labels scoring below this are left out of the answer, even inside the top k.
+    public var threshold: Float?
+    public var modality: ModalityChoice = .auto
+    /// Return the per-window timeline as well as the aggregate.
+    public var timeline: Bool = false
+    public var crops: CropCount = .one
+    public var aggregation: Aggregation = .mean
+
+    public init() {}
+}
+
+public struct EmbedOptions: Sendable, Equatable {
+    public var modality: ModalityChoice = .auto
+    /// Return every encoder token per window, not only the pooled mean.
+    public var tokens: Bool = false
+
+    public init() {}
+}
+
+public enum ClipTask: Sendable, Equatable {
+    case classify(ClassifyOptions)
+    case embed(EmbedOptions)
+
+    var modality: ModalityChoice {
+        switch self {
+        case .classify(let options): return options.modality
+        case .embed(let options): return options.modality
+        }
+    }
+
+    var crops: CropCount {
+        switch self {
+        case .classify(let options): return options.crops
+        case .embed: return .one
+        }
+    }
+}
+
+/// One uploaded clip and what to do with it. Built by the HTTP layer from the request line, headers and body.
+public struct ClipRequest: Sendable {
+    public var id: String
+    public var bytes: [UInt8]
+    public var task: ClipTask
+
+    public init(id: String, bytes: [UInt8], task: ClipTask) {
+        self.id = id
+        self.bytes = bytes
+        self.task = task
+    }
+}

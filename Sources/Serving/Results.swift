@@ -1,0 +1,82 @@
+import AVMAE
+
+public struct LabelScore: Sendable, Equatable {
+    public var index: Int
+    public var mid: String
+    public var name: String
+    public var score: Float
+}
+
+public struct WindowScores: Sendable, Equatable {
+    public var index: Int
+    public var startSeconds: Double
+    public var labels: [LabelScore]
+}
+
+/// Where a request's time went, in seconds.
+public struct Timings: Sendable, Equatable {
+    public var decode: Double = 0
+    public var queue: Double = 0
+    public var inference: Double = 0
+    public var total: Double = 0
+}
+
+public struct ClassifyResult: Sendable {
+    public var model: String
+    public var labelSet: LabelSet
+    public var modalities: [Modality]
+    public var durationSeconds: Double
+    public var windowsUsed: Int
+    public var aggregation: Aggregation
+    public var labels: [LabelScore]
+    public var timeline: [WindowScores]?
+    public var timings: Timings
+}
+
+/// A row-major [rows, cols] matrix of encoder tokens.
+public struct TokenMatrix: Sendable, Equatable {
+    public var rows: Int
+    public var cols: Int
+    public var data: [Float]
+
+    public init(rows: Int, cols: Int, data: [Float]) {
+        precondition(rows * cols == data.count, "TokenMatrix: \(rows)x\(cols) does not hold \(data.count) values")
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+    }
+
+    /// Mean over tokens, the pooled embedding. // (cols)
+    public func meanOfRows() -> [Float] {
+        var sum = [Float](repeating: 0, count: cols)
+        for r in 0..<rows {
+            for c in 0..<cols { sum[c] += data[r * cols + c] }
+        }
+        let scale = 1 / Float(max(rows, 1))
+        return sum.map { $0 * scale }
+    }
+}
+
+public struct WindowEmbedding: Sendable {
+    public var index: Int
+    public var startSeconds: Double
+    /// Pooled (mean of tokens) per modality. // (D)
+    public var pooled: [Modality: [Float]]
+    /// Full token matrices per modality, only when asked for.
+    public var tokens: [Modality: TokenMatrix]?
+}
+
+public struct EmbedResult: Sendable {
+    public var model: String
+    public var modalities: [Modality]
+    public var durationSeconds: Double
+    /// Mean over windows of the pooled embeddings, per modality. // (D)
+    public var pooled: [Modality: [Float]]
+    public var windows: [WindowEmbedding]
+    public var timings: Timings
+}
+
+public enum ClipResult: Sendable {
+    case classify(ClassifyResult)
+    case embed(EmbedResult)
+}

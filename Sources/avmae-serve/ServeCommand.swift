@@ -1,0 +1,116 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import HTTPServer
+import Logging
+import Metrics
+import Prometheus
+import Serving
+
+/// `avmae-serve serve`: the long-running HTTP daemon. This is the one place that bootstraps logging and
+/// metrics; everything below gets a Logger and a MetricsFactory passed in.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a model bundle over HTTP (see openapi.yaml).",
+        discussion: """
+            Settings come from, lowest first: defaults, --config FILE (JSON object of snake_case keys), \
+            AVMAE_* environment variables (AVMAE_MAX_BATCH=8), then flags. --set key=value reaches any setting.
+            """)
+
+    @Option(help: "JSON config file.") var config: String?
+    @Option(help: "Model bundle folder.") var bundle: String?
+    @Option(help: "Address to listen on.") var host: String?
+    @Option(help: "Port to listen on (0 = any free port).") var port: Int?
+    @Option(help: "Rows per model call; 1 turns batching off.") var maxBatch: Int?
+    @Option(help: "Longest a row waits for a fuller batch, in ms.") var maxDelayMs: Double?
+    @Option(help: "Rows allowed to wait before 503.") var maxQueue: Int?
+    @Option(help: "libmicrohttpd polling threads.") var httpThreads: Int?
+    @Option(help: "Per-request deadline in the queue, in s.") var requestTimeoutSeconds: Double?
+    @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
+    @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+    @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
+
+    func run() throws {
+        let config: ServerConfig
+        do {
+            config = try ServerConfig.load(file: self.config, environment: ProcessInfo.processInfo.environment,
+                                           flags: try flags())
+        } catch let error as ServerConfig.ConfigError {
+            throw ValidationError(error.description)
+        }
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        let factory = MetricsExposition.makeFactory(registry: registry)
+        MetricsSystem.bootstrap(factory)
+        let logger = Logger(label: "avmae-serve")
+        logger.info("configuration", metadata: ["config": "\(config)"])
+
+        let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
+                            exposition: MetricsExposition(registry: registry, factory: factory),
+                            loader: { try BundleLoader.load($0) })
+        let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
+        let port = try daemon.start()
+        // Tests and scripts read this line to find an ephemeral port.
+        print("avmae-serve listening on http://\(config.host):\(port)")
+        fflush(stdout)
+        daemon.whenLoaded { ready in if ready { SystemdNotifier.notify("READY=1") } }
+        let signal = stop.wait()
+        logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
+        SystemdNotifier.notify("STOPPING=1")
+        if !daemon.shutdown() {
+            logger.warning("drain timeout passed with requests still in flight; they were cut off")
+        }
+    }
+
+    /// Flag values as config keys, so flags go through the same parser as the file and environment.
+    private func flags() throws -> [String: String] {
+        var flags: [String: String] = [:]
+        let named: [(String, CustomStringConvertible?)] = [
+            ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
+            ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
+            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("log_level", logLevel),
+        ]
+        for setting in settings {
+            let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2 else { throw ValidationError("--set expects key=value, got '\(setting)'") }
+            flags[pair[0]] = pair[1]
+        }
+        for case let (key, value?) in named { flags[key] = "\(value)" }
+        return flags
+    }
+}
+
+/// Blocks the main thread until one of `signals` arrives. The signals are ignored first so the default action
+/// (terminate) does not race the handler; the sources live on this object's own queue.
+final class SignalWaiter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "avmae.signals")
+    private let received = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var which: Int32 = 0  // guarded by lock
+    private var sources: [DispatchSourceSignal] = []
+
+    init(signals: [Int32]) {
+        for number in signals {
+            Foundation.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [self] in
+                lock.withLock { which = number }
+                received.signal()
+            }
+            source.activate()
+            sources.append(source)
+        }
+    }
+
+    func wait() -> Int32 {
+        received.wait()
+        return lock.withLock { which }
+    }
+}

@@ -1,0 +1,103 @@
+import AVMAE
+import Foundation
+import XCTest
+
+/// A real `avmae-serve serve` process on an ephemeral loopback port, serving a freshly written demo bundle.
+/// The binary is $AVMAE_SERVE_BIN (Tests/run.sh sets it), else the one next to this test bundle.
+final class RunningDaemon {
+    let port: Int
+    let bundle: URL
+    let process: Process
+    private let scratch: URL
+    let stderrFile: URL
+
+    /// Starts the daemon and waits until /readyz says ready (or fails the test after `readyTimeout`).
+    init(settings: [String: String] = [:], readyTimeout: Double = 120) throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
+        bundle = scratch.appendingPathComponent("bundle")
+        try DemoBundle.write(to: bundle, seed: 7)
+        stderrFile = scratch.appendingPathComponent("stderr.log")
+        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        let stdoutPipe = Pipe()
+        process = Process()
+        process.executableURL = try Self.binary()
+        var arguments = ["serve", "--bundle", bundle.path, "--host", "127.0.0.1", "--port", "0"]
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["--set", "\(key)=\(value)"] }
+        process.arguments = arguments
+        process.standardOutput = stdoutPipe
+        process.standardError = try FileHandle(forWritingTo: stderrFile)
+        try process.run()
+        port = try Self.readPort(from: stdoutPipe.fileHandleForReading)
+        try waitUntilReady(timeout: readyTimeout)
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    var log: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
+
+    func waitUntilReady(timeout: Double) throws {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if let response = try? Curl.run(port: port, path: "/readyz"), response.status == 200 { return }
+            guard process.isRunning else { throw DaemonError.exited(log) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw DaemonError.notReady(log)
+    }
+
+    /// One sample (label set included) of a Prometheus series from /metrics, e.g. `avmae_batch_size_count`.
+    func metric(_ series: String) throws -> Double {
+        let text = String(decoding: try Curl.run(port: port, path: "/metrics").body, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1)) ?? .nan
+        }
+        return 0
+    }
+
+    func terminateAndWait() -> Int32 {
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    enum DaemonError: Error {
+        case noBinary(String)
+        case noPort
+        case exited(String)
+        case notReady(String)
+    }
+
+    private static func binary() throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["AVMAE_SERVE_BIN"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        // Tests run from <build>/<config>/avmae-servePackageTests.xctest; the executable sits beside it.
+        let candidate = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("avmae-serve")
+        for url in [candidate, Bundle(for: RunningDaemon.self).bundleURL.deletingLastPathComponent()
+                        .appendingPathComponent("avmae-serve")] where FileManager.default.isExecutableFile(atPath: url.path) {
+            return url
+        }
+        throw DaemonError.noBinary("build it first (swift build --product avmae-serve) or set AVMAE_SERVE_BIN")
+    }
+
+    /// The daemon prints "avmae-serve listening on http://HOST:PORT" on stdout once it listens.
+    private static func readPort(from handle: FileHandle) throws -> Int {
+        var buffer = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { throw DaemonError.noPort }
+            buffer.append(chunk)
+            let text = String(decoding: buffer, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
+               let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+                return port
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Regenerates the Media test fixtures with the ffmpeg command line (Debian 12's ffmpeg 5.1).
+# Every file stays under 1 MB. Run from anywhere: ./make_fixtures.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
+
+# A 1 kHz sine at amplitude 0.5 (the resampling test checks its peak bin), one tone per channel count.
+sine() { # rate channels seconds
+  local layout=mono; [ "$2" = 2 ] && layout=stereo
+  echo "-f lavfi -i aevalsrc=0.5*sin(2*PI*1000*t):s=$1:c=$layout:d=$3"
+}
+
+# Audio: every container, mono and stereo, 8/16/22.05/44.1/48 kHz, 1 s and 25 s.
+ff $(sine 8000 1 1)   -c:a pcm_s16le sine_8k_mono_1s.wav
+ff $(sine 16000 1 1)  -c:a pcm_s16le sine_16k_mono_1s.wav
+ff $(sine 22050 2 1)  -c:a pcm_s16le sine_22k_stereo_1s.wav
+ff $(sine 44100 2 1)  -c:a pcm_s16le sine_44k_stereo_1s.wav
+ff $(sine 48000 2 1)  -c:a pcm_f32le sine_48k_stereo_1s_f32.wav
+ff $(sine 8000 1 25)  -c:a pcm_s16le sine_8k_mono_25s.wav
+ff $(sine 44100 2 1)  -c:a flac sine_44k_stereo_1s.flac
+ff $(sine 16000 1 25) -c:a flac sine_16k_mono_25s.flac
+ff $(sine 44100 2 25) -c:a libmp3lame -b:a 64k sine_44k_stereo_25s.mp3
+ff $(sine 22050 1 1)  -c:a libmp3lame -b:a 32k sine_22k_mono_1s.mp3
+ff $(sine 48000 2 1)  -c:a libvorbis -q:a 2 sine_48k_stereo_1s.ogg
+ff $(sine 48000 1 1)  -c:a libopus -b:a 32k sine_48k_mono_1s.opus
+ff $(sine 44100 2 1)  -c:a aac -b:a 96k sine_44k_stereo_1s.m4a
+ff $(sine 48000 1 1)  -c:a aac -b:a 64k -vn audio_only_48k_mono_1s.mp4
+
+# Video: four vertical colour bars (red, lime, blue, white), 80 px each, 320x240; the crop test knows where
+# each lands after the short side becomes 224 (or 256) and the centre crop.
+bars="color=c=red:s=80x240:r=25[a];color=c=lime:s=80x240:r=25[b];color=c=blue:s=80x240:r=25[c];color=c=white:s=80x240:r=25[d];[a][b][c][d]hstack=4,format=yuv420p[v]"
+x264="-c:v libx264 -preset veryfast -pix_fmt yuv420p"
+ff -filter_complex "$bars" $(sine 44100 2 1) -map '[v]' -map 0:a -t 1 $x264 -c:a aac -b:a 64k bars_h264_aac.mp4
+ff -filter_complex "$bars" $(sine 44100 2 1) -map '[v]' -map 0:a -t 1 $x264 -c:a aac -b:a 64k bars_h264_aac.mov
+ff -filter_complex "$bars" $(sine 48000 2 1) -map '[v]' -map 0:a -t 1 $x264 -c:a libvorbis bars_h264_vorbis.mkv
+ff -filter_complex "$bars" $(sine 48000 2 1) -map '[v]' -map 0:a -t 1 -c:v libvpx-vp9 -b:v 200k -deadline realtime -c:a libopus -b:a 32k bars_vp9_opus.webm
+ff -filter_complex "$bars" -map '[v]' -t 1 $x264 bars_no_audio.mp4
+
+# A phone-style portrait video: stored landscape 320x240 (top half red, bottom half blue) at 30 fps with a
+# display matrix rotated 90 degrees counter-clockwise, so it shows as 240x320 with red on the left and blue on
+# the right (what `ffmpeg -i rotated_phone.mp4 out.png` shows). ffmpeg 5.1 writes the matrix only on a remux.
+ff -filter_complex "color=c=red:s=320x120:r=30[a];color=c=blue:s=320x120:r=30[b];[a][b]vstack,format=yuv420p[v]" \
+   $(sine 48000 1 1) -map '[v]' -map 0:a -t 1 $x264 -c:a aac -b:a 64k unrotated.mp4
+ff -i unrotated.mp4 -c copy -metadata:s:v:0 rotate=90 rotated_phone.mp4
+rm unrotated.mp4
+
+# A frame counter: frame n has luma 16 + 2n (lossless), 64x64 at 25 fps for 5 s, so the sampling test can
+# read back which source frame each model frame came from.
+ff -f lavfi -i "nullsrc=s=64x64:r=25,geq=lum='16+2*N':cb=128:cr=128,format=yuv420p" -t 5 -c:v libx264 -qp 0 -pix_fmt yuv420p counter_25fps_5s.mp4
+
+# A 25 s video with sound for window counts and audio/video alignment.
+ff -f lavfi -i "testsrc2=s=96x64:r=25" $(sine 16000 1 25) -map 0:v -map 1:a -t 25 $x264 -crf 40 -c:a aac -b:a 24k long_25s.mp4
+
+# A 1x1 video (FFV1, since H.264 needs even sizes).
+ff -f lavfi -i "color=c=gray:s=2x2:r=25,scale=1:1,format=gray" -t 1 -c:v ffv1 tiny_1x1.mkv
+
+ls -l
