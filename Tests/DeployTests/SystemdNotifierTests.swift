@@ -72,8 +72,10 @@ final class SystemdNotifierTests: XCTestCase {
     func testSendToMissingSocketThrowsTypedError() {
         let notifier = SystemdNotifier(logger: logger, environment: ["NOTIFY_SOCKET": "/nonexistent/avmae-notify"])
         XCTAssertThrowsError(try notifier.send(["READY=1"])) { error in
-            XCTAssertEqual(error as? SystemCallError,
-                           SystemCallError(call: "sendto", errno: ENOENT, function: "send(_:)"))
+            let failure = error as? SystemCallError
+            XCTAssertEqual(failure?.call, "sendto")
+            XCTAssertEqual(failure?.errno, ENOENT)
+            XCTAssertEqual(failure?.function, "send(_:)")
         }
     }
 
