@@ -25,6 +25,7 @@ public final class SystemdNotifier: @unchecked Sendable {
     public let watchdogInterval: Double?
 
     private let logger: Logger
+    private let wire: Wire
     private let queue = DispatchQueue(label: "avmae.systemd.watchdog")
     private var timer: DispatchSourceTimer?  // guarded by queue
 
@@ -33,6 +34,7 @@ public final class SystemdNotifier: @unchecked Sendable {
         self.logger = logger
         let value = environment["NOTIFY_SOCKET"] ?? ""
         destination = Self.parse(value)
+        wire = Wire(destination: destination, logger: logger)
         if destination == nil, !value.isEmpty {
             // sd_notify rejects these too; saying so beats a unit that silently never becomes ready.
             logger.warning("ignoring NOTIFY_SOCKET: not an absolute path or @name that fits sockaddr_un",
@@ -79,8 +81,9 @@ public final class SystemdNotifier: @unchecked Sendable {
             timer?.cancel()
             let source = DispatchSource.makeTimerSource(queue: queue)
             source.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(Int(interval * 100)))
-            source.setEventHandler { [unowned self] in
-                if isAlive() { deliver(["WATCHDOG=1"]) }
+            // Captures the wire, not self, so the timer never touches a notifier being deinitialised.
+            source.setEventHandler { [wire] in
+                if isAlive() { wire.deliver(["WATCHDOG=1"]) }
             }
             source.activate()
             timer = source
@@ -99,26 +102,9 @@ public final class SystemdNotifier: @unchecked Sendable {
 
     /// Sends one datagram of `KEY=VALUE` lines. Throws when systemd asked for notifications but the send
     /// failed; does nothing when NOTIFY_SOCKET is unset.
-    public func send(_ assignments: [String]) throws {
-        guard let destination else { return }
-        let fd = try check("socket", socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
-        defer { close(fd) }
-        var (address, length) = try Self.address(destination)
-        let message = assignments.joined(separator: "\n")
-        _ = try withUnsafePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                try message.withCString { text in
-                    try check("sendto", sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL), sa, length))
-                }
-            }
-        }
-    }
+    public func send(_ assignments: [String]) throws { try wire.send(assignments) }
 
-    private func deliver(_ assignments: [String]) {
-        do { try send(assignments) } catch {
-            logger.warning("systemd notification failed", metadata: ["message": "\(assignments)", "error": "\(error)"])
-        }
-    }
+    private func deliver(_ assignments: [String]) { wire.deliver(assignments) }
 
     /// One status line; sd_notify fields are newline-separated, so newlines in the text become spaces.
     private static func status(_ text: String) -> String {
@@ -135,10 +121,38 @@ public final class SystemdNotifier: @unchecked Sendable {
         }
         return nil
     }
+}
+
+/// The socket side: where datagrams go and how they are sent. A value, so the watchdog timer can own a copy.
+private struct Wire: Sendable {
+    let destination: SystemdNotifier.Destination?
+    let logger: Logger
+
+    func send(_ assignments: [String]) throws {
+        guard let destination else { return }
+        let fd = try check("socket", socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
+        defer { close(fd) }
+        var (address, length) = Self.address(destination)
+        let message = assignments.joined(separator: "\n")
+        _ = try withUnsafePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                try message.withCString { text in
+                    try check("sendto", sendto(fd, text, strlen(text), Int32(MSG_NOSIGNAL), sa, length))
+                }
+            }
+        }
+    }
+
+    /// Sends, and logs a failure instead of throwing: a lost notification must not take the daemon down.
+    func deliver(_ assignments: [String]) {
+        do { try send(assignments) } catch {
+            logger.warning("systemd notification failed", metadata: ["message": "\(assignments)", "error": "\(error)"])
+        }
+    }
 
     /// sockaddr_un for the destination. Abstract names start with a NUL byte and are not NUL-terminated, so
     /// the length counts exactly the name's bytes.
-    private static func address(_ destination: Destination) throws -> (sockaddr_un, socklen_t) {
+    private static func address(_ destination: SystemdNotifier.Destination) -> (sockaddr_un, socklen_t) {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes: [UInt8]
