@@ -38,7 +38,7 @@ verify() { systemd-analyze verify --man=no "$@" 2>&1 || echo "(exit status $?)";
 output="$(verify "$work/avmae-serve.service" "$work/avmae-serve.socket")"
 [ -z "$output" ] || fail "systemd-analyze verify:"$'\n'"$output"
 # The check above is only as good as verify's eye for mistakes on this systemd version: prove it sees one.
-sed 's/^ProtectSystem=strict$/ProtectSystem=strictt/' "$work/avmae-serve.service" > "$work/broken.service"
+{ cat "$work/avmae-serve.service"; printf '[Service]\nProtectSystem=strictt\n'; } > "$work/broken.service"
 [ -n "$(verify "$work/broken.service")" ] || fail "systemd-analyze verify did not flag a misspelt value"
 step "systemd-analyze verify: avmae-serve.service, avmae-serve.socket clean ($(systemd-analyze --version | head -1))"
 
