@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The project's whole test suite: Swift tests (unit, golden parity, real server on loopback), then the Python
-# tool tests. AVMAE_GOLDEN_DIR (set by .ci/run to ../shared/golden) enables the full-length `tiny` parity check.
+# The project's whole test suite: Swift tests (unit, golden parity, media, the real server on loopback), then
+# the Python tool tests (converter, SavedModel inspector, models fetch). AVMAE_GOLDEN_DIR (default
+# ../shared/golden) enables the full-length `tiny` parity checks; when it is absent they say they did not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AVMAE_GOLDEN_DIR="${AVMAE_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}"
-[ -d "$AVMAE_GOLDEN_DIR" ] || unset AVMAE_GOLDEN_DIR
+[ -d "$AVMAE_GOLDEN_DIR" ] || { echo "run.sh: no golden dir at $AVMAE_GOLDEN_DIR; full-length checks will not run"; unset AVMAE_GOLDEN_DIR; }
+
 swift build -c release --product avmae-serve
 export AVMAE_SERVE_BIN="$(swift build -c release --show-bin-path)/avmae-serve"
 swift test -c release
+
+python3 -m venv .venv-tools
+.venv-tools/bin/pip install -q -r tools/requirements.txt
+export AVMAE_TF_PYTHON="$(bash tools/setup_tf_venv.sh)"
+.venv-tools/bin/python -m pytest tools/tests -q -rs

@@ -50,7 +50,8 @@ public struct APIError: Error, Equatable {
         let message = error.description
         switch error {
         case .undecodableClip: self.init(status: 422, code: "undecodable_clip", message: message)
-        case .unsupportedFormat: self.init(status: 415, code: "unsupported_media_type", message: message)
+        // 415 is for the Content-Type header; bytes no demuxer recognises are an undecodable clip.
+        case .unsupportedFormat: self.init(status: 422, code: "undecodable_clip", message: message)
         case .clipTooLarge: self.init(status: 413, code: "payload_too_large", message: message)
         case .clipTooLong: self.init(status: 422, code: "clip_too_long", message: message)
         case .modalityUnavailable: self.init(status: 422, code: "modality_unavailable", message: message)

@@ -24,10 +24,16 @@ public final class APIRouter: HTTPHandler {
     }
 
     public func preflight(_ head: HTTPRequestHead) -> HTTPResponse? {
+        let chunked = head.headers["Transfer-Encoding"]?.lowercased().contains("chunked") ?? false
+        let hasBody = chunked || (head.contentLength ?? 0) > 0
         do {
-            let route = try self.route(for: head)
+            let route: Route
+            do {
+                route = try self.route(for: head)
+            } catch where !hasBody {
+                return nil  // answered by `handle`; a bodiless request keeps its keep-alive connection
+            }
             guard route.takesClip else { return nil }
-            let chunked = head.headers["Transfer-Encoding"]?.lowercased().contains("chunked") ?? false
             guard let length = head.contentLength else {
                 if chunked { return nil }
                 throw APIError.lengthRequired
@@ -66,7 +72,10 @@ public final class APIRouter: HTTPHandler {
                 let service = try ready()
                 return .now(finish(json(200, ModelsResponse(models: [ModelDTO(service.info)])), request, requestID, start))
             case .classify, .embed:
-                let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: try ready())
+                // Readiness is checked (and refusals counted) by the service itself once it exists.
+                metrics.uploaded(bytes: request.body.count)
+                guard let service = slot.service else { throw notReady() }
+                let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
                 return .later { [self] respond in
                     endpoint.run { result in
                         let response: HTTPResponse
@@ -83,6 +92,12 @@ public final class APIRouter: HTTPHandler {
         }
     }
 
+    /// The answer for a request still waiting when the drain timeout runs out.
+    public func cutOff(_ head: HTTPRequestHead) -> HTTPResponse {
+        finish(errorResponse(ServingError.notReady(.draining)), head: head, requestID: Self.requestID(head),
+               start: Date())
+    }
+
     private func route(for head: HTTPRequestHead) throws -> Route {
         guard let route = Route(rawValue: head.path) else { throw APIError.notFound(head.path) }
         guard route.methods.contains(head.method) else {
@@ -93,15 +108,20 @@ public final class APIRouter: HTTPHandler {
 
     /// The serving core, if the model is loaded and the server is ready for work.
     private func ready() throws -> ClipService {
-        if let reason = lifecycle.state.notReadyReason { throw APIError(ServingError.notReady(reason)) }
-        guard let service = slot.service else { throw APIError(ServingError.notReady(.loading)) }
+        guard lifecycle.state.notReadyReason == nil, let service = slot.service else { throw notReady() }
         return service
+    }
+
+    private func notReady() -> APIError {
+        APIError(ServingError.notReady(lifecycle.state.notReadyReason ?? .loading))
     }
 
     private func readiness() -> HTTPResponse {
         let state = lifecycle.state
         guard let reason = state.notReadyReason else { return json(200, StatusResponse(status: "ready")) }
-        var response = json(503, StatusResponse(status: "not_ready", reason: reason.rawValue))
+        var message: String?
+        if case .loadFailed(let why) = state { message = why }
+        var response = json(503, StatusResponse(status: "not_ready", reason: reason.rawValue, message: message))
         if reason != .loadFailed { response.headers.add("Retry-After", "1") }
         return response
     }

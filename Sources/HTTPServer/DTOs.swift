@@ -169,13 +169,15 @@ struct ModelsResponse: Encodable {
 struct StatusResponse: Encodable {
     var status: String
     var reason: String?
+    /// Why loading failed, so an operator sees it without reading logs.
+    var message: String?
 }
 
 enum JSON {
     static func encode<T: Encodable>(_ value: T) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // A NaN score would be a model bug, but it must still come out as valid JSON, not a 500.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do {

@@ -5,7 +5,7 @@ import Metrics
 import Serving
 
 /// The running server: HTTP first (so /healthz answers at once), then the model loads and warms up on the
-/// loader queue, then /readyz turns ready. `shutdown` is the drain path for all of it.
+/// loader queue, then /readyz turns ready. `shutdown` is the drain path for all of it, the loader included.
 public final class Daemon: Sendable {
     /// Loads the bundle named in the configuration; runs on the loader queue, may take seconds.
     public typealias Loader = @Sendable (ServerConfig) throws -> (InferenceBackend, ClipDecoding)
@@ -14,6 +14,7 @@ public final class Daemon: Sendable {
     public let lifecycle: Lifecycle
     private let slot = ServiceSlot()
     private let http: MHDServer
+    private let router: APIRouter
     private let loader: Loader
     private let loaderQueue = DispatchQueue(label: "avmae.loader")
     private let logger: Logger
@@ -32,8 +33,8 @@ public final class Daemon: Sendable {
             servingMetrics.setReady(state == .ready)
         }
         servingMetrics.setReady(false)
-        let router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
-                               maxBodyBytes: config.maxBodyBytes, logger: logger, metricsFactory: metricsFactory)
+        router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
+                           maxBodyBytes: config.maxBodyBytes, logger: logger, metricsFactory: metricsFactory)
         http = MHDServer(handler: router, limits: .init(
             threads: config.httpThreads, connectionLimit: config.connectionLimit,
             connectionTimeoutSeconds: config.connectionTimeoutSeconds,
@@ -96,8 +97,18 @@ public final class Daemon: Sendable {
         lifecycle.move(to: .draining)
         http.quiesce()
         logger.info("draining", metadata: ["timeout_seconds": "\(config.drainTimeoutSeconds)"])
-        var drained = slot.service?.drain(timeout: config.drainTimeoutSeconds) ?? true
+        // A load or warm-up still running must end first: the warm-up batch is inside OpenBLAS.
+        let loaderDone = DispatchSemaphore(value: 0)
+        loaderQueue.async { loaderDone.signal() }
+        var drained = loaderDone.wait(timeout: .now() + config.drainTimeoutSeconds) == .success
+        drained = (slot.service?.drain(timeout: max(0, deadline.timeIntervalSinceNow)) ?? true) && drained
         drained = http.waitUntilIdle(timeout: max(0, deadline.timeIntervalSinceNow)) && drained
+        if !drained {
+            // Out of time: whoever still waits gets a 503 now, since MHD cannot stop with suspended connections.
+            let cut = http.answerSuspended(with: router.cutOff)
+            logger.warning("drain timeout; answered waiting requests with 503", metadata: ["requests": "\(cut)"])
+            _ = http.waitUntilIdle(timeout: 2)
+        }
         http.stop()
         lifecycle.move(to: .stopped)
         logger.info("stopped", metadata: ["drained": "\(drained)"])

@@ -1,8 +1,8 @@
 import Foundation
 import Metrics
 
-/// Per-route request metrics: `avmae_requests_total{route,code}`, `avmae_request_duration_seconds{route}` and
-/// `avmae_inflight_requests`. Handles are made once per label set and reused.
+/// Per-route request metrics: `avmae_requests_total{route,code}`, `avmae_request_duration_seconds{route}`,
+/// `avmae_inflight_requests` and `avmae_request_body_bytes` (uploads). Handles are made once per label set.
 final class HTTPMetrics: @unchecked Sendable {
     private let factory: MetricsFactory
     private let lock = NSLock()
@@ -10,11 +10,17 @@ final class HTTPMetrics: @unchecked Sendable {
     private var timers: [String: Metrics.Timer] = [:]      // guarded by lock
     private var inflightCount = 0                          // guarded by lock
     private let inflight: Gauge
+    private let bodyBytes: Recorder
 
     init(factory: MetricsFactory) {
         self.factory = factory
         inflight = Gauge(label: "avmae_inflight_requests", factory: factory)
         inflight.record(0)
+        bodyBytes = Recorder(label: "avmae_request_body_bytes", aggregate: true, factory: factory)
+    }
+
+    func uploaded(bytes: Int) {
+        bodyBytes.record(bytes)
     }
 
     func started() {

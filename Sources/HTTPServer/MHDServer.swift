@@ -50,6 +50,9 @@ public final class MHDServer: @unchecked Sendable {
     let limits: Limits
     private let lock = NSLock()
     private var state = State.idle  // guarded by lock
+    /// Suspended connections waiting for a `.later` reply, keyed by their exchange. MHD refuses to stop while
+    /// any connection is suspended, so shutdown must be able to answer them all.
+    private var suspended: [ObjectIdentifier: (exchange: Exchange, connection: Int)] = [:]  // guarded by lock
     /// Requests between their first callback and MHD's "completed" notice (response sent or connection gone).
     private let active = NSCondition()
     private var activeRequests = 0  // guarded by active
@@ -98,6 +101,32 @@ public final class MHDServer: @unchecked Sendable {
             if !active.wait(until: deadline) { return activeRequests == 0 }
         }
         return true
+    }
+
+    /// Shutdown after the drain timeout: answers every still-suspended request with `response(head)` so MHD
+    /// can stop. Their late replies are dropped. Returns how many were cut off.
+    public func answerSuspended(with response: (HTTPRequestHead) -> HTTPResponse) -> Int {
+        let waiting = lock.withLock {
+            defer { suspended.removeAll() }
+            return Array(suspended.values)
+        }
+        for (exchange, connection) in waiting {
+            exchange.phase = .ready(response(exchange.head))
+            MHD_resume_connection(OpaquePointer(bitPattern: connection))
+        }
+        return waiting.count
+    }
+
+    fileprivate func suspend(_ exchange: Exchange, connection: OpaquePointer?) {
+        lock.withLock { suspended[ObjectIdentifier(exchange)] = (exchange, Int(bitPattern: connection)) }
+        MHD_suspend_connection(connection)
+    }
+
+    /// Delivers a `.later` reply, unless shutdown already answered that request.
+    fileprivate func resume(_ exchange: Exchange, with response: HTTPResponse) {
+        guard let entry = lock.withLock({ suspended.removeValue(forKey: ObjectIdentifier(exchange)) }) else { return }
+        exchange.phase = .ready(response)
+        MHD_resume_connection(OpaquePointer(bitPattern: entry.connection))
     }
 
     fileprivate func requestStarted() {
@@ -244,12 +273,8 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
             return queue(response, on: connection)
         case .later(let start):
             exchange.phase = .waiting
-            MHD_suspend_connection(connection)
-            let address = Int(bitPattern: connection)
-            start { response in
-                exchange.phase = .ready(response)
-                MHD_resume_connection(OpaquePointer(bitPattern: address))
-            }
+            server.suspend(exchange, connection: connection)
+            start { response in server.resume(exchange, with: response) }
             return .YES
         }
     }

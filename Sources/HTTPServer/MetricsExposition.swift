@@ -20,6 +20,7 @@ public struct MetricsExposition: Sendable {
             .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
         ]
         factory.valueHistogramBuckets["avmae_batch_size"] = [1, 2, 4, 8, 16, 32, 64]
+        factory.valueHistogramBuckets["avmae_request_body_bytes"] = [16, 64, 256, 1024, 4096, 16384, 65536].map { $0 * 1024 }
         return factory
     }
 

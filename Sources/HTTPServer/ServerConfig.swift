@@ -27,6 +27,9 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// Window hop for long clips; unset means the model's clip length (no overlap).
     public var hopSeconds: Double?
     public var maxDurationSeconds = 600.0
+    /// OpenBLAS threads for the one inference thread's matrix products; unset keeps OpenBLAS's own choice
+    /// (OPENBLAS_NUM_THREADS, else all cores). On a machine shared with other work, fewer can be faster.
+    public var blasThreads: Int?
     public var logLevel = "info"
 
     public init() {}
@@ -95,6 +98,7 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(drainTimeoutSeconds >= 0, "drain_timeout_seconds must not be negative")
         try require(hopSeconds.map { $0 > 0 } ?? true, "hop_seconds must be positive")
         try require(maxDurationSeconds > 0, "max_duration_seconds must be positive")
+        try require(blasThreads.map { $0 >= 1 } ?? true, "blas_threads must be at least 1")
         try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
                     "log_level must be one of trace, debug, info, notice, warning, error, critical")
     }
@@ -154,6 +158,7 @@ extension ServerConfig {
         field("request_timeout_seconds", \.requestTimeoutSeconds), field("decode_threads", \.decodeThreads),
         field("max_pending_decodes", \.maxPendingDecodes), field("retry_after_seconds", \.retryAfterSeconds),
         field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
-        field("max_duration_seconds", \.maxDurationSeconds), field("log_level", \.logLevel),
+        field("max_duration_seconds", \.maxDurationSeconds), field("blas_threads", \.blasThreads),
+        field("log_level", \.logLevel),
     ]
 }

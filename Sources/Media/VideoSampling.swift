@@ -8,6 +8,9 @@
 struct VideoSampling {
     /// Beyond this many seconds between the decoder's position and the next time, seeking beats decoding on.
     static let seekGap = 1.0
+    /// Sample times are sums of window starts and frame steps; a frame stamped within this of a time counts as
+    /// on screen at it, so 1.0 + 67 / 25 = 3.67999... still picks the frame stamped 3.68.
+    static let timeTolerance = 1e-4
 
     let stream: Int
     let rotation: Int
@@ -40,13 +43,16 @@ struct VideoSampling {
         var image = RGBImage()
         var firstError: MediaError?
         var framesDecoded = 0
+        // Each target may trigger one seek at most: a container whose seek lands earlier than asked (mov
+        // ignores the lower bound) then costs extra decoding, never a loop.
+        var seekedFor = -1
         let timeBase = input.timeBase(of: stream), origin = input.startSeconds
         let frameDuration = 1 / (input.frameRate(of: stream) > 0 ? input.frameRate(of: stream) : 25)
 
         // Renders `frame` into every pending target shown before `limit`.
         func show(_ frame: Frame, before limit: Double) throws(MediaError) {
             var rendered: Target?
-            while next < targets.count, targets[next].time < limit {
+            while next < targets.count, targets[next].time < limit - Self.timeTolerance {
                 let target = targets[next]
                 if let source = rendered {
                     let copy = outputs[source.crop][source.frame * plane..<(source.frame + 1) * plane]
@@ -61,11 +67,12 @@ struct VideoSampling {
         }
 
         func seekIfFar() {
-            guard next < targets.count else { return }
+            guard next < targets.count, next > seekedFor else { return }
             let position = previousTime ?? 0
             guard targets[next].time - position > Self.seekGap,
                   input.seek(stream: stream, to: targets[next].time, notBefore: previousTime.map { $0 + frameDuration / 2 } ?? 0)
             else { return }
+            seekedFor = next
             decoder.flush()
             previousTime = nil
         }

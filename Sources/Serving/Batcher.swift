@@ -5,8 +5,8 @@ import Metrics
 /// The Dispatch shell around `BatchingStateMachine`: it owns the state machine, the rows waiting for the model,
 /// the one wake-up timer and the inference worker, and carries out the machine's actions.
 ///
-/// Threading: all state lives on `stateQueue`; the worker calls back onto it. Drain path: `drain` stops
-/// intake, flushes what is queued, and calls back once the machine reports idle.
+/// Threading: all state lives on `stateQueue`; the worker calls back onto it. Drain path: `flush` makes every
+/// queued row run without waiting for fuller batches; the service then waits for its in-flight requests.
 final class Batcher: @unchecked Sendable {
     struct Output: Sendable {
         var rows: [RowOutput]
@@ -35,7 +35,6 @@ final class Batcher: @unchecked Sendable {
     private var machine: BatchingStateMachine
     private var pending: [UInt64: Pending] = [:]
     private var nextID: UInt64 = 0
-    private var drainWaiters: [@Sendable () -> Void] = []
 
     init(configuration: BatchingStateMachine.Configuration, worker: InferenceWorker, clock: ServingClock,
          retryAfterSeconds: Int, logger: Logger, metrics: ServingMetrics) {
@@ -67,20 +66,19 @@ final class Batcher: @unchecked Sendable {
         }
     }
 
-    /// Stops intake, runs what is queued, then calls `completion` (on the batcher's queue) once idle.
-    func drain(completion: @escaping @Sendable () -> Void) {
+    /// Shutdown: stop holding rows back for fuller batches.
+    func flush() {
         stateQueue.async { [self] in
-            drainWaiters.append(completion)
-            perform(machine.beginDrain(now: clock.now()))
+            perform(machine.flush(now: clock.now()))
         }
     }
 
     private func perform(_ actions: [BatchingStateMachine.Action]) {
         for action in actions {
             switch action {
-            case .reject(let id, let why):
-                metrics.rejected(why == .queueFull ? .queueFull : .draining)
-                fail(id, why == .queueFull ? .queueFull(retryAfterSeconds: retryAfterSeconds) : .notReady(.draining))
+            case .reject(let id):
+                metrics.rejected(.queueFull)
+                fail(id, .queueFull(retryAfterSeconds: retryAfterSeconds))
             case .expire(let id):
                 metrics.rejected(.deadline)
                 fail(id, .deadlineExceeded(retryAfterSeconds: retryAfterSeconds))
@@ -91,10 +89,6 @@ final class Batcher: @unchecked Sendable {
             }
         }
         metrics.queueDepth.record(machine.queuedRows)
-        if machine.isIdle && !drainWaiters.isEmpty {
-            drainWaiters.forEach { $0() }
-            drainWaiters.removeAll()
-        }
     }
 
     private func fail(_ id: UInt64, _ error: ServingError) {
@@ -108,6 +102,11 @@ final class Batcher: @unchecked Sendable {
         for slice in batch.slices where pending[slice.jobID] != nil {
             if pending[slice.jobID]!.startedAt == nil { pending[slice.jobID]!.startedAt = now }
             rows += pending[slice.jobID]!.rows[slice.rows]
+        }
+        guard !rows.isEmpty else {
+            // Every job in this batch already failed in an earlier batch; nothing left to run.
+            stateQueue.async { self.perform(self.machine.batchCompleted(now: self.clock.now())) }
+            return
         }
         metrics.batchSize.record(rows.count)
         logger.debug("batch", metadata: ["batch.size": "\(rows.count)", "batch.kind": "\(batch.kind.rawValue)"])

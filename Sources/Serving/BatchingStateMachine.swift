@@ -12,7 +12,8 @@ public enum InputKind: String, Hashable, Sendable {
 /// A job is one request's rows (windows x crops). Rows of jobs with the same `InputKind` are grouped, oldest
 /// job first, into batches of at most `maxBatch` rows. A batch starts when the worker is free and either a
 /// full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
-/// is dropped. One batch runs at a time (one inference worker owns the BLAS threads).
+/// is dropped. One batch runs at a time (one inference worker owns the BLAS threads). Once `flush` is called
+/// (shutdown), nothing waits for a fuller batch any more; jobs still arrive from requests admitted earlier.
 public struct BatchingStateMachine: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxBatch: Int
@@ -48,20 +49,28 @@ public struct BatchingStateMachine: Sendable {
     public struct Slice: Sendable, Equatable {
         public var jobID: UInt64
         public var rows: Range<Int>
+
+        public init(jobID: UInt64, rows: Range<Int>) {
+            self.jobID = jobID
+            self.rows = rows
+        }
     }
 
     public struct Batch: Sendable, Equatable {
         public var kind: InputKind
         public var slices: [Slice]
+
+        public init(kind: InputKind, slices: [Slice]) {
+            self.kind = kind
+            self.slices = slices
+        }
+
         public var rowCount: Int { slices.reduce(0) { $0 + $1.rows.count } }
     }
 
-    public enum Rejection: Sendable, Equatable {
-        case queueFull, draining
-    }
-
     public enum Action: Sendable, Equatable {
-        case reject(jobID: UInt64, Rejection)
+        /// The queue is full; answer the job with 503.
+        case reject(jobID: UInt64)
         /// The job waited past its deadline without starting; answer it with 503.
         case expire(jobID: UInt64)
         /// Hand this batch to the inference worker, then report `batchCompleted`.
@@ -70,7 +79,7 @@ public struct BatchingStateMachine: Sendable {
         case wake(at: ServingInstant)
     }
 
-    private enum Mode: Sendable { case accepting, draining }
+    private enum Mode: Sendable { case batching, flushing }
     private enum Worker: Sendable { case idle, busy }
 
     private struct Waiting: Sendable {
@@ -81,7 +90,7 @@ public struct BatchingStateMachine: Sendable {
     }
 
     public let configuration: Configuration
-    private var mode = Mode.accepting
+    private var mode = Mode.batching
     private var worker = Worker.idle
     private var queue: Deque<Waiting> = []
     public private(set) var queuedRows = 0
@@ -90,13 +99,12 @@ public struct BatchingStateMachine: Sendable {
         self.configuration = configuration
     }
 
-    /// Nothing waiting and nothing running: a drain is complete.
+    /// Nothing waiting and nothing running.
     public var isIdle: Bool { queue.isEmpty && worker == .idle }
 
     public mutating func submit(_ job: Job, now: ServingInstant) -> [Action] {
-        if mode == .draining { return [.reject(jobID: job.id, .draining)] }
         if queuedRows > 0 && queuedRows + job.rows > configuration.maxQueuedRows {
-            return [.reject(jobID: job.id, .queueFull)]
+            return [.reject(jobID: job.id)]
         }
         queue.append(Waiting(job: job, enqueuedAt: now))
         queuedRows += job.rows
@@ -114,9 +122,9 @@ public struct BatchingStateMachine: Sendable {
         return step(now: now)
     }
 
-    /// Stop accepting; what is queued runs at once without waiting for fuller batches.
-    public mutating func beginDrain(now: ServingInstant) -> [Action] {
-        mode = .draining
+    /// From now on every queued row runs as soon as the worker is free, without waiting for a fuller batch.
+    public mutating func flush(now: ServingInstant) -> [Action] {
+        mode = .flushing
         return step(now: now)
     }
 
@@ -149,7 +157,7 @@ public struct BatchingStateMachine: Sendable {
         let kind = head.job.kind
         let rowsOfKind = queue.lazy.filter { $0.job.kind == kind }.reduce(0) { $0 + $1.remaining }
         let waitedLongEnough = now.seconds(since: head.enqueuedAt) >= configuration.maxDelaySeconds
-        guard rowsOfKind >= configuration.maxBatch || waitedLongEnough || mode == .draining else { return nil }
+        guard rowsOfKind >= configuration.maxBatch || waitedLongEnough || mode == .flushing else { return nil }
 
         var slices: [Slice] = []
         var budget = configuration.maxBatch

@@ -37,7 +37,8 @@ public struct DecodedWindows: Sendable {
 }
 
 /// Turns uploaded bytes into windows shaped for the loaded model. The real one wraps `Media.MediaDecoder`;
-/// its errors arrive here already translated into `ServingError`.
+/// its errors arrive here already translated into `ServingError`. A clip without any of the wanted streams
+/// is not an error here: it decodes to no windows, and the service answers which modalities were missing.
 public protocol ClipDecoding: Sendable {
     func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows
 }

@@ -7,7 +7,8 @@ import Metrics
 /// It knows nothing of HTTP; callers hand it a `ClipRequest` and get a `ClipResult` or a `ServingError`.
 ///
 /// Owner of: the decode pool, the batcher (and through it the inference worker), the results queue.
-/// Drain path: `drain(timeout:)` stops intake, flushes the batcher and waits for every in-flight request.
+/// Drain path: `drain(timeout:)` closes intake, flushes the batcher and waits for every admitted request
+/// (decoding, queued, running or being assembled) to be answered.
 public final class ClipService: Sendable {
     public struct Configuration: Sendable {
         public var maxBatch = 8
@@ -101,10 +102,8 @@ public final class ClipService: Sendable {
     /// Returns whether everything finished in time.
     public func drain(timeout: Double) -> Bool {
         intake.move(to: .draining)
-        let flushed = DispatchSemaphore(value: 0)
-        batcher.drain { flushed.signal() }
-        let deadline = DispatchTime.now() + timeout
-        return flushed.wait(timeout: deadline) == .success && inFlight.wait(timeout: deadline) == .success
+        batcher.flush()
+        return inFlight.wait(timeout: .now() + timeout) == .success
     }
 
     private func decodeAndQueue(_ request: ClipRequest, start: ServingInstant,
@@ -125,12 +124,20 @@ public final class ClipService: Sendable {
             return finish(.failure(.undecodableClip("\(error)")))
         }
         let used = wanted.intersection(decoded.available)
-        let complete = task.modality == .audiovisual ? used.count == 2 : !used.isEmpty
-        let requiredHere = task.modality == .audio || task.modality == .video ? used == wanted : true
-        guard complete, requiredHere, !decoded.windows.isEmpty else {
+        let satisfied: Bool
+        switch task.modality {
+        case .auto, .audio, .video: satisfied = !used.isEmpty  // `wanted` is already just the one asked for
+        case .audiovisual: satisfied = used.count == 2
+        }
+        guard satisfied, !decoded.windows.isEmpty else {
             return finish(.failure(unavailable(task.modality, clip: Array(decoded.available))))
         }
         let rows = Self.rows(decoded.windows, using: used, crops: task.crops, keepTokens: task.isEmbed)
+        // Assembly reads rows window-major with one stride, so every window must bring the same crop count.
+        guard rows.count % decoded.windows.count == 0, rows.count >= decoded.windows.count else {
+            return finish(.failure(.undecodableClip("the video's windows decoded to different numbers of crops")))
+        }
+        let rowsPerWindow = rows.count / decoded.windows.count
         let deadline = start.adding(seconds: configuration.requestTimeoutSeconds)
         batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: deadline) { [self] result in
             resultsQueue.async {
@@ -138,19 +145,19 @@ public final class ClipService: Sendable {
                     var timings = Timings(decode: decodeSeconds, queue: output.queueSeconds,
                                           inference: output.inferenceSeconds)
                     timings.total = self.clock.now().seconds(since: start)
-                    return self.assemble(task, decoded: decoded, used: used, outputs: output.rows, timings: timings)
+                    return self.assemble(task, decoded: decoded, used: used, outputs: output.rows,
+                                         rowsPerWindow: rowsPerWindow, timings: timings)
                 })
             }
         }
     }
 
     private func assemble(_ task: ClipTask, decoded: DecodedWindows, used: Set<Modality>, outputs: [RowOutput],
-                          timings: Timings) -> ClipResult {
+                          rowsPerWindow: Int, timings: Timings) -> ClipResult {
         let modalities = info.modalities.filter(used.contains)
         switch task {
         case .classify(let options):
-            let crops = used.contains(.video) ? options.crops.rawValue : 1
-            let perWindow = ResultAssembly.windowScores(outputs, cropsPerWindow: crops, backend: backend)
+            let perWindow = ResultAssembly.windowScores(outputs, cropsPerWindow: rowsPerWindow, backend: backend)
             let clip = ResultAssembly.aggregate(perWindow, by: options.aggregation)
             let timeline = options.timeline ? zip(decoded.windows, perWindow).map { window, scores in
                 WindowScores(index: window.index, startSeconds: window.startSeconds,

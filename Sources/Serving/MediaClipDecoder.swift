@@ -23,6 +23,10 @@ public struct MediaClipDecoder: ClipDecoding {
         let clip: DecodedClip
         do {
             clip = try decoder.decode(bytes, policy: policy)
+        } catch .noUsableStream {
+            // None of the wanted streams is there: the clip has nothing this request can use, which the service
+            // reports as modality_unavailable with what the request asked for.
+            return DecodedWindows(durationSeconds: 0, hasAudio: false, hasVideo: false, windows: [])
         } catch {
             throw Self.translate(error)
         }

@@ -2,9 +2,9 @@ import AVMAE
 
 /// Pure functions from per-row model outputs to the answer: crop averaging, logits to scores, aggregation
 /// over windows, top-k; and pooling for embeddings. Rows arrive window-major: row = window * crops + crop.
-enum ResultAssembly {
+public enum ResultAssembly {
     /// Per-window probabilities. // windows x (C)
-    static func windowScores(_ outputs: [RowOutput], cropsPerWindow: Int, backend: InferenceBackend) -> [[Float]] {
+    public static func windowScores(_ outputs: [RowOutput], cropsPerWindow: Int, backend: InferenceBackend) -> [[Float]] {
         stride(from: 0, to: outputs.count, by: cropsPerWindow).map { first in
             let crops = outputs[first..<(first + cropsPerWindow)].compactMap(\.logits)
             var mean = [Float](repeating: 0, count: crops.first?.count ?? 0)
@@ -17,7 +17,7 @@ enum ResultAssembly {
     }
 
     /// One clip-level score per class. // (C)
-    static func aggregate(_ windows: [[Float]], by aggregation: Aggregation) -> [Float] {
+    public static func aggregate(_ windows: [[Float]], by aggregation: Aggregation) -> [Float] {
         guard var result = windows.first else { return [] }
         for window in windows.dropFirst() {
             for c in result.indices {
@@ -35,7 +35,7 @@ enum ResultAssembly {
     }
 
     /// The `k` best labels at or above `threshold`, best first (ties by index, so answers are stable).
-    static func top(_ scores: [Float], k: Int, threshold: Float?, labels: [Label]) -> [LabelScore] {
+    public static func top(_ scores: [Float], k: Int, threshold: Float?, labels: [Label]) -> [LabelScore] {
         scores.indices
             .filter { threshold == nil || scores[$0] >= threshold! }
             .sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
@@ -48,7 +48,7 @@ enum ResultAssembly {
             }
     }
 
-    static func embeddings(_ outputs: [RowOutput], windows: [DecodedWindow], modalities: [Modality],
+    public static func embeddings(_ outputs: [RowOutput], windows: [DecodedWindow], modalities: [Modality],
                            keepTokens: Bool) -> (pooled: [Modality: [Float]], windows: [WindowEmbedding]) {
         let perWindow = zip(windows, outputs).map { window, output in
             let pooled = output.tokens.filter { modalities.contains($0.key) }.mapValues { $0.meanOfRows() }

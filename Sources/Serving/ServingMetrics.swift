@@ -6,7 +6,7 @@ public struct ServingMetrics: Sendable {
     public enum RejectReason: String, Sendable, CaseIterable {
         case queueFull = "queue_full"
         case deadline
-        case draining
+        /// Not ready: loading, warming, draining or load failed.
         case notReady = "not_ready"
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AVMAE
 import Dispatch
 import Foundation
 import HTTPServer
@@ -29,6 +30,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Per-request deadline in the queue, in s.") var requestTimeoutSeconds: Double?
     @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
+    @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
 
@@ -51,6 +53,8 @@ struct Serve: ParsableCommand {
         MetricsSystem.bootstrap(factory)
         let logger = Logger(label: "avmae-serve")
         logger.info("configuration", metadata: ["config": "\(config)"])
+        // Process-global, like the logging and metrics bootstrap, so it is set here and nowhere below.
+        if let threads = config.blasThreads { BLAS.threads = threads }
 
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory),
@@ -66,6 +70,11 @@ struct Serve: ParsableCommand {
         SystemdNotifier.notify("STOPPING=1")
         if !daemon.shutdown() {
             logger.warning("drain timeout passed with requests still in flight; they were cut off")
+            // A batch may still be inside OpenBLAS on the inference thread. exit() would run OpenBLAS's
+            // destructor, which joins its worker threads mid-gemm and hangs; skip the destructors instead.
+            fflush(stdout)
+            fflush(stderr)
+            _exit(0)
         }
     }
 
@@ -75,7 +84,8 @@ struct Serve: ParsableCommand {
         let named: [(String, CustomStringConvertible?)] = [
             ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
-            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("log_level", logLevel),
+            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
+            ("log_level", logLevel),
         ]
         for setting in settings {
             let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)

@@ -1,3 +1,4 @@
+import AVMAE
 import XCTest
 
 /// Concurrency through the whole server: batching under load, queue overflow, deadlines, and SIGTERM drain.
@@ -64,6 +65,22 @@ final class BatchingAndOverloadTests: XCTestCase {
         XCTAssertEqual(daemon.terminateAndWait(), 0)
     }
 
+    func testAWaitingRequestHoldsNoHTTPThread() throws {
+        // One MHD thread; the classify request parks in the batcher for up to 3 s. Its connection is suspended,
+        // so the same thread keeps answering other clients meanwhile.
+        let daemon = try RunningDaemon(settings: ["http_threads": "1", "max_batch": "64", "max_delay_ms": "3000"])
+        let parked = try Curl(port: daemon.port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
+                              bodyFile: Fixture.tone)
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while try daemon.metric("avmae_queue_depth") < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        let started = Date()
+        for _ in 0..<5 { XCTAssertEqual(try Curl.run(port: daemon.port, path: "/healthz").status, 200) }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
+        XCTAssertTrue(parked.process.isRunning, "the classify request is still waiting for its batch")
+        XCTAssertEqual(try parked.finish().status, 200)
+        XCTAssertEqual(daemon.terminateAndWait(), 0)
+    }
+
     func testSIGTERMFinishesInFlightRequestsThenExitsZero() throws {
         // Requests park in the batcher (10 s batching delay); SIGTERM must flush and answer them, not drop them.
         let daemon = try RunningDaemon(settings: ["max_batch": "64", "max_delay_ms": "10000"])
@@ -83,5 +100,22 @@ final class BatchingAndOverloadTests: XCTestCase {
         }
         XCTAssertTrue(daemon.log.contains("drained=true"), daemon.log)
         XCTAssertEqual(try Curl.run(port: daemon.port, path: "/healthz").status, 0, "nothing listens after exit")
+    }
+
+    func testDrainTimeoutAnswersWhatIsStillRunningWith503AndExitsZero() throws {
+        // A wider model on a four-crop video takes far longer than the 0.1 s drain timeout.
+        let daemon = try RunningDaemon(settings: ["drain_timeout_seconds": "0.1"],
+                                       config: DemoBundle.config(layers: 4, width: 256, heads: 4, mlp: 512))
+        let slow = try Curl(port: daemon.port, path: "/v1/classify?crops=4", headers: ["Content-Type": "video/mp4"],
+                            bodyFile: Fixture.clip)
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while try daemon.metric("avmae_batch_size_count") < 1 && Date() < deadline {  // the batch has started
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertEqual(daemon.terminateAndWait(), 0, daemon.log)
+        let response = try slow.finish()
+        XCTAssertEqual(response.status, 503)
+        XCTAssertEqual(response.errorCode, "not_ready")
+        XCTAssertTrue(daemon.log.contains("drain timeout"), daemon.log)
     }
 }

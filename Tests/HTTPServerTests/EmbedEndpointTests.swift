@@ -3,13 +3,18 @@ import XCTest
 /// POST /v1/embed: pooled vectors, token matrices, JSON and base64.
 final class EmbedEndpointTests: XCTestCase {
     private static var daemon: RunningDaemon!
+    private static var startError: Error?
 
     override class func setUp() {
-        daemon = try! RunningDaemon()
+        do { daemon = try RunningDaemon() } catch { startError = error }
+    }
+
+    override func setUpWithError() throws {
+        if let error = Self.startError { throw error }
     }
 
     override class func tearDown() {
-        _ = daemon.terminateAndWait()
+        _ = daemon?.terminateAndWait()
         daemon = nil
     }
 

@@ -3,14 +3,19 @@ import XCTest
 /// Every documented error status, with its JSON body and headers.
 final class ErrorStatusTests: XCTestCase {
     private static var daemon: RunningDaemon!
+    private static var startError: Error?
     private static let maxBody = 1_000_000
 
     override class func setUp() {
-        daemon = try! RunningDaemon(settings: ["max_body_bytes": "\(maxBody)"])
+        do { daemon = try RunningDaemon(settings: ["max_body_bytes": "\(maxBody)"]) } catch { startError = error }
+    }
+
+    override func setUpWithError() throws {
+        if let error = Self.startError { throw error }
     }
 
     override class func tearDown() {
-        _ = daemon.terminateAndWait()
+        _ = daemon?.terminateAndWait()
         daemon = nil
     }
 

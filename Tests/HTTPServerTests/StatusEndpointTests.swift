@@ -4,13 +4,18 @@ import XCTest
 /// /healthz, /readyz, /v1/models and /metrics on a real daemon.
 final class StatusEndpointTests: XCTestCase {
     private static var daemon: RunningDaemon!
+    private static var startError: Error?
 
     override class func setUp() {
-        daemon = try! RunningDaemon()
+        do { daemon = try RunningDaemon() } catch { startError = error }
+    }
+
+    override func setUpWithError() throws {
+        if let error = Self.startError { throw error }
     }
 
     override class func tearDown() {
-        _ = daemon.terminateAndWait()
+        _ = daemon?.terminateAndWait()
         daemon = nil
     }
 
@@ -42,13 +47,14 @@ final class StatusEndpointTests: XCTestCase {
 
     func testMetricsExposesTheDocumentedSeries() throws {
         _ = try Curl.run(port: port, path: "/healthz")
+        _ = try Curl.run(port: port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"], bodyFile: Fixture.tone)
         let response = try Curl.run(port: port, path: "/metrics")
         XCTAssertEqual(response.status, 200)
         XCTAssertTrue(response.headers["content-type"]?.hasPrefix("text/plain") ?? false)
         let text = String(decoding: response.body, as: UTF8.self)
         for series in ["avmae_model_ready 1.0", "avmae_requests_total{route=\"/healthz\",code=\"200\"}",
                        "avmae_request_duration_seconds_bucket{route=\"/healthz\"", "avmae_queue_depth",
-                       "avmae_inflight_requests", "avmae_batch_size_bucket", "avmae_inference_duration_seconds_count",
+                       "avmae_inflight_requests", "avmae_batch_size_bucket", "avmae_request_body_bytes_bucket", "avmae_inference_duration_seconds_count",
                        "avmae_model_info{name=\"avmae-demo\"", "process_resident_memory_bytes",
                        "process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds"] {
             XCTAssertTrue(text.contains(series), "missing \(series) in /metrics")
@@ -65,4 +71,26 @@ final class StatusEndpointTests: XCTestCase {
         let missing = try Curl.run(port: port, path: "/nope", headers: ["X-Request-Id": "r-404"])
         XCTAssertEqual(missing.headers["x-request-id"], "r-404")
     }
+
+    func testReadinessFollowsTheLifecycleThroughWarmUpAndShutdown() throws {
+        // A wider model warms up for a second or more: long enough to see "warming" and to stop during it.
+        let daemon = try RunningDaemon(config: DemoBundle.config(layers: 4, width: 256, heads: 4, mlp: 512),
+                                       waitForReady: false)
+        var reasons: [String] = []
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while Date() < deadline {
+            let ready = try Curl.run(port: daemon.port, path: "/readyz")
+            XCTAssertEqual(try Curl.run(port: daemon.port, path: "/healthz").status, 200, "liveness never waits")
+            if let reason = ready.json["reason"] as? String, reasons.last != reason { reasons.append(reason) }
+            if reason(ready) == "warming" { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertEqual(reasons.last, "warming", "\(reasons)")
+        XCTAssertEqual(try Curl.run(port: daemon.port, path: "/v1/models").errorCode, "not_ready")
+        // SIGTERM mid-warm-up: the warm-up batch finishes, then a clean exit.
+        XCTAssertEqual(daemon.terminateAndWait(), 0, daemon.log)
+        XCTAssertTrue(daemon.log.contains("drained=true"), daemon.log)
+    }
+
+    private func reason(_ response: Curl.Response) -> String? { response.json["reason"] as? String }
 }

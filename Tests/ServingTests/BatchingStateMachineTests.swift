@@ -1,5 +1,5 @@
 import XCTest
-@testable import Serving
+import Serving
 
 /// The batching rules, driven with made-up instants: no clocks, no queues, no sleeps.
 final class BatchingStateMachineTests: XCTestCase {
@@ -70,12 +70,12 @@ final class BatchingStateMachineTests: XCTestCase {
     func testQueueOverflowIsRejectedButAnOversizedJobIntoAnEmptyQueueIsNot() {
         var m = machine(maxBatch: 8, maxQueued: 3)
         XCTAssertEqual(m.submit(job(1, rows: 5), now: at(0)), [.wake(at: at(10))])
-        XCTAssertEqual(m.submit(job(2), now: at(1)), [.reject(jobID: 2, .queueFull)])
+        XCTAssertEqual(m.submit(job(2), now: at(1)), [.reject(jobID: 2)])
         _ = m.tick(now: at(10))
         XCTAssertEqual(m.queuedRows, 0)
         _ = m.batchCompleted(now: at(11))
         XCTAssertEqual(m.submit(job(3, rows: 3), now: at(11)), [.wake(at: at(21))])
-        XCTAssertEqual(m.submit(job(4), now: at(12)), [.reject(jobID: 4, .queueFull)])
+        XCTAssertEqual(m.submit(job(4), now: at(12)), [.reject(jobID: 4)])
     }
 
     func testAJobPastItsDeadlineIsDroppedBeforeItStarts() {
@@ -94,13 +94,15 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(m.batchCompleted(now: at(50)), [.run(.init(kind: .audio, slices: [slice(1, 2..<3)]))])
     }
 
-    func testDrainRejectsNewWorkAndFlushesQueuedWorkWithoutWaiting() {
+    func testFlushRunsQueuedWorkWithoutWaitingForFullerBatches() {
         var m = machine(maxBatch: 4, delayMs: 100)
         _ = m.submit(job(1), now: at(0))
-        XCTAssertEqual(m.beginDrain(now: at(1)).first, .run(.init(kind: .audio, slices: [slice(1, 0..<1)])))
-        XCTAssertEqual(m.submit(job(2), now: at(2)), [.reject(jobID: 2, .draining)])
+        XCTAssertEqual(m.flush(now: at(1)).first, .run(.init(kind: .audio, slices: [slice(1, 0..<1)])))
+        // A request admitted before shutdown that finishes decoding now still runs, and without delay.
+        XCTAssertEqual(m.submit(job(2), now: at(2)), [.wake(at: at(1000))])
+        XCTAssertEqual(m.batchCompleted(now: at(3)), [.run(.init(kind: .audio, slices: [slice(2, 0..<1)]))])
         XCTAssertFalse(m.isIdle)
-        _ = m.batchCompleted(now: at(3))
+        XCTAssertEqual(m.batchCompleted(now: at(4)), [])
         XCTAssertTrue(m.isIdle)
     }
 

@@ -1,10 +1,10 @@
 import Logging
 import XCTest
-@testable import Serving
+import Serving
 
 final class LifecycleTests: XCTestCase {
     func testTheHappyPathAndTheReasonsReportedOnTheWay() {
-        let lifecycle = Lifecycle(logger: Logger(label: "test"))
+        let lifecycle = Lifecycle(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         XCTAssertEqual(lifecycle.state.notReadyReason, .loading)
         XCTAssertTrue(lifecycle.move(to: .warming))
         XCTAssertEqual(lifecycle.state.notReadyReason, .warming)
@@ -16,7 +16,7 @@ final class LifecycleTests: XCTestCase {
     }
 
     func testIllegalTransitionsAreRefused() {
-        let lifecycle = Lifecycle(logger: Logger(label: "test"))
+        let lifecycle = Lifecycle(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         XCTAssertFalse(lifecycle.move(to: .ready), "ready before warm-up")
         XCTAssertTrue(lifecycle.move(to: .loadFailed("no config.json")))
         XCTAssertEqual(lifecycle.state.notReadyReason, .loadFailed)

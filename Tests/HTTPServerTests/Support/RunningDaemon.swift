@@ -11,11 +11,12 @@ final class RunningDaemon {
     private let scratch: URL
     let stderrFile: URL
 
-    /// Starts the daemon and waits until /readyz says ready (or fails the test after `readyTimeout`).
-    init(settings: [String: String] = [:], readyTimeout: Double = 120) throws {
+    /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false).
+    init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
+         readyTimeout: Double = 120) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
         bundle = scratch.appendingPathComponent("bundle")
-        try DemoBundle.write(to: bundle, seed: 7)
+        try DemoBundle.write(to: bundle, config: config, seed: 7)
         stderrFile = scratch.appendingPathComponent("stderr.log")
         FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let stdoutPipe = Pipe()
@@ -28,7 +29,7 @@ final class RunningDaemon {
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
         port = try Self.readPort(from: stdoutPipe.fileHandleForReading)
-        try waitUntilReady(timeout: readyTimeout)
+        if waitForReady { try waitUntilReady(timeout: readyTimeout) }
     }
 
     deinit {
@@ -77,12 +78,10 @@ final class RunningDaemon {
         if let path = ProcessInfo.processInfo.environment["AVMAE_SERVE_BIN"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
-        // Tests run from <build>/<config>/avmae-servePackageTests.xctest; the executable sits beside it.
-        let candidate = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("avmae-serve")
-        for url in [candidate, Bundle(for: RunningDaemon.self).bundleURL.deletingLastPathComponent()
-                        .appendingPathComponent("avmae-serve")] where FileManager.default.isExecutableFile(atPath: url.path) {
-            return url
-        }
+        // Tests run as <build>/<config>/avmae-servePackageTests.xctest; the executable sits beside it.
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidate = testBinary.deletingLastPathComponent().appendingPathComponent("avmae-serve")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         throw DaemonError.noBinary("build it first (swift build --product avmae-serve) or set AVMAE_SERVE_BIN")
     }
 
