@@ -53,10 +53,14 @@ let package = Package(
             ]
         ),
 
+        // SystemIntegration: systemd's notify and socket-activation protocols over plain Glibc sockets
+        // (no libsystemd); a library so DeployTests can import it.
+        .target(name: "SystemIntegration", dependencies: [.product(name: "Logging", package: "swift-log")]),
+
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Media", "Serving", "HTTPServer",
+                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -68,6 +72,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ServingTests", dependencies: ["Serving"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Serving", "AVMAE", "Media"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DeployTests", dependencies: ["SystemIntegration"]),
     ],
     swiftLanguageModes: [.v5]
 )
