@@ -11,6 +11,9 @@ swift build -c release --product avmae-serve
 export AVMAE_SERVE_BIN="$(swift build -c release --show-bin-path)/avmae-serve"
 swift test -c release
 
+# Unit files (systemd-analyze verify + security score), Kubernetes manifests (schema), nginx example (nginx -t).
+bash deploy/validate.sh
+
 # The HTTP contract: every response of a real daemon checked against openapi.yaml, then a bounded schemathesis run.
 python3 -m venv .venv-contract
 .venv-contract/bin/pip install -q -r Tests/contract/requirements.txt

@@ -12,6 +12,7 @@ packages=(
   libmicrohttpd-dev
   python3-venv
   curl
+  systemd
 )
 
 missing=()
