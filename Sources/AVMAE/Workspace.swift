@@ -26,7 +26,12 @@ public final class Workspace {
     let pooled = Buffer()      // (batch, D)
     let logits = Buffer()      // (batch, C)
     let logMel = Buffer()      // (batch * frames, mel)
-    var positionTables = [Int: [Float]]()
+    private var positionTables = [PositionTableKey: [Float]]()
+
+    private struct PositionTableKey: Hashable {
+        let count: Int
+        let dim: Int
+    }
 
     public init() {}
 
@@ -36,7 +41,7 @@ public final class Workspace {
 
     /// Upstream's fixed 1-D sinusoidal table for `count` tokens (spec Part B §4), cached per token count.
     func positionTable(count: Int, dim: Int) -> [Float] {
-        let key = count &* 1_000_003 &+ dim
+        let key = PositionTableKey(count: count, dim: dim)
         if let t = positionTables[key] { return t }
         let t = sinusoidalTable(count: count, dim: dim)
         positionTables[key] = t

@@ -18,11 +18,11 @@ struct MBTEncoder: Encoder {
             towers[config.modalities[0]] = try loadBlocks(t, count: config.numLayers, config: config)
         }
         self.towers = towers
-        // Single-modality checkpoints still carry the (unused) bottleneck parameter (spec Part B §5.4).
-        let n = config.bottlenecks, d = config.hiddenSize
-        let z = w.store.has(w.path("bottleneck")) || config.modalities.count == 2
-            ? try w("bottleneck", shape: [1, n, d], as: n, d).matrix : nil
-        bottleneck = config.modalities.count == 2 ? z : nil
+        let n = config.bottlenecks, d = config.hiddenSize, fuses = config.modalities.count == 2
+        // Single-modality checkpoints still carry the bottleneck parameter, unused (spec Part B §5.4): read it
+        // anyway so its shape is checked and the loader does not refuse it as unknown.
+        let z = fuses || w.store.has(w.path("bottleneck")) ? try w("bottleneck", shape: [1, n, d], as: n, d).matrix : nil
+        bottleneck = fuses ? z : nil
         fusionLayer = config.modalities.count == 2 ? config.fusionLayer : config.numLayers
         norm = try LayerNorm(t.scope("encoder_norm"), dim: d)
     }
