@@ -42,9 +42,12 @@ public final class Daemon: Sendable {
     }
 
     /// Starts listening and begins loading the model in the background. Returns the bound port.
-    public func start() throws -> Int {
-        let port = try http.start(host: config.host, port: config.port)
-        logger.info("listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+    /// `listenSocket` is a socket inherited from systemd's socket activation; nil binds `host`/`port`.
+    public func start(listenSocket: Int32? = nil) throws -> Int {
+        let port = try http.start(host: config.host, port: config.port, listenSocket: listenSocket)
+        logger.info("listening", metadata: [
+            "host": "\(config.host)", "port": "\(port)", "inherited_fd": "\(listenSocket.map { "\($0)" } ?? "none")",
+        ])
         loaderQueue.async { self.loadAndWarm() }
         return port
     }

@@ -29,12 +29,15 @@ public final class MHDServer: @unchecked Sendable {
     public enum StartError: Error, CustomStringConvertible {
         case badAddress(String)
         case startFailed(host: String, port: Int)
+        case inheritedSocketFailed(fd: Int32)
 
         public var description: String {
             switch self {
             case .badAddress(let host): return "'\(host)' is not an IPv4 address to listen on (use e.g. 0.0.0.0 or 127.0.0.1)"
             case .startFailed(let host, let port):
                 return "libmicrohttpd could not listen on \(host):\(port) (port in use, or not permitted?)"
+            case .inheritedSocketFailed(let fd):
+                return "libmicrohttpd could not serve on the socket systemd passed as fd \(fd) (see the MHD error above)"
             }
         }
     }
@@ -62,8 +65,9 @@ public final class MHDServer: @unchecked Sendable {
         self.limits = limits
     }
 
-    /// Starts listening; returns the bound port (useful with port 0).
-    public func start(host: String, port: Int) throws -> Int {
+    /// Starts listening; returns the bound port (useful with port 0). With `listenSocket` (an inherited,
+    /// already listening socket from systemd) MHD serves on that and `host`/`port` are not used.
+    public func start(host: String, port: Int, listenSocket: Int32? = nil) throws -> Int {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -73,12 +77,15 @@ public final class MHDServer: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         let daemon = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                avmae_mhd_start(flags, UInt16(port), sa, accessHandler, me, requestCompleted, me,
+                avmae_mhd_start(flags, UInt16(port), sa, listenSocket ?? -1, accessHandler, me, requestCompleted, me,
                                 UInt32(limits.connectionTimeoutSeconds), UInt32(limits.threads),
                                 limits.connectionMemoryBytes, UInt32(limits.connectionLimit))
             }
         }
-        guard let daemon else { throw StartError.startFailed(host: host, port: port) }
+        guard let daemon else {
+            if let listenSocket { throw StartError.inheritedSocketFailed(fd: listenSocket) }
+            throw StartError.startFailed(host: host, port: port)
+        }
         lock.withLock { state = .running(daemon: daemon) }
         return Int(avmae_mhd_bound_port(daemon))
     }

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import Serving
+import SystemIntegration
 
 /// `avmae-serve serve`: the long-running HTTP daemon. This is the one place that bootstraps logging and
 /// metrics; everything below gets a Logger and a MetricsFactory passed in.
@@ -59,15 +60,25 @@ struct Serve: ParsableCommand {
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory),
                             loader: { try BundleLoader.load($0) })
+        let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
-        let port = try daemon.start()
+        let listenSocket: Int32?
+        do { listenSocket = try ListenFDs.inheritedSocket() } catch {
+            throw ValidationError("socket activation: \(error)")
+        }
+        let port = try daemon.start(listenSocket: listenSocket)
         // Tests and scripts read this line to find an ephemeral port.
         print("avmae-serve listening on http://\(config.host):\(port)")
         fflush(stdout)
-        daemon.whenLoaded { ready in if ready { SystemdNotifier.notify("READY=1") } }
+        daemon.whenLoaded { ready in
+            guard ready else { return }
+            notifier.ready()
+            notifier.startWatchdog()
+        }
         let signal = stop.wait()
         logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
-        SystemdNotifier.notify("STOPPING=1")
+        notifier.stopWatchdog()
+        notifier.stopping()
         if !daemon.shutdown() {
             logger.warning("drain timeout passed with requests still in flight; they were cut off")
             // A batch may still be inside OpenBLAS on the inference thread. exit() would run OpenBLAS's
