@@ -89,18 +89,21 @@ final class FormatInput {
         format.start_time == avmae_nopts_value() ? 0 : Double(format.start_time) / Double(AV_TIME_BASE)
     }
 
-    /// A stream's own length when the container states it, else the container's, in seconds; nil when only
-    /// a bitrate estimate exists (MP3 without a Xing header), which is too rough to call a file truncated.
-    func trustedDuration(of index: Int) -> Double? {
+    /// A stream's own length when the container states it (else, if `orContainer`, the container's), in seconds;
+    /// nil when only a bitrate estimate exists (MP3 without a Xing header), too rough to call a file truncated.
+    func trustedDuration(of index: Int, orContainer: Bool = true) -> Double? {
         guard format.duration_estimation_method != AVFMT_DURATION_FROM_BITRATE else { return nil }
         let s = stream(index).pointee
         if s.duration != avmae_nopts_value(), s.duration > 0 { return Double(s.duration) * av_q2d(s.time_base) }
-        return declaredDuration
+        return orContainer ? declaredDuration : nil
     }
 
     /// The audio and video streams FFmpeg would pick (it prefers streams with a decoder and the most frames).
     var bestAudioStream: Int? { bestStream(AVMEDIA_TYPE_AUDIO) }
-    var bestVideoStream: Int? { bestStream(AVMEDIA_TYPE_VIDEO) }
+    /// Cover art in an MP3, M4A or FLAC is a one-picture "video" stream; it is not video to watch.
+    var bestVideoStream: Int? {
+        bestStream(AVMEDIA_TYPE_VIDEO).flatMap { stream($0).pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 ? $0 : nil }
+    }
 
     private func bestStream(_ type: AVMediaType) -> Int? {
         let index = av_find_best_stream(context, type, -1, -1, nil, 0)

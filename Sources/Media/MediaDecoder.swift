@@ -23,9 +23,6 @@ public struct MediaDecoder: Sendable {
         guard bytes.count <= limits.maxBytes else { throw MediaError.tooLarge(bytes: bytes.count, limit: limits.maxBytes) }
 
         let probe = try FormatInput(bytes: bytes, limits: limits)
-        guard probe.streamCount <= limits.maxStreams else {
-            throw MediaError.tooManyStreams(probe.streamCount, limit: limits.maxStreams)
-        }
         if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
             throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
         }
@@ -71,7 +68,7 @@ public struct MediaDecoder: Sendable {
             }
             let sample = VideoSampling(stream: videoStream, rotation: video.rotation, threads: videoDecoderThreads, limits: limits,
                                        resize: CropResize(resizeShort: policy.resizeShort, cropSize: policy.cropSize))
-            crops = try sample(videoInput, times: times)
+            crops = try sample(videoInput, times: times, expectedEnd: probe.trustedDuration(of: videoStream, orContainer: false))
         }
         let windows = starts.enumerated().map { index, start in
             ClipWindow(index: index, startSeconds: Double(start) / Double(policy.sampleRate),
@@ -119,10 +116,8 @@ public struct MediaDecoder: Sendable {
         return .noUsableStream("the video is \(size.width)x\(size.height), smaller than \(limits.minVideoSide) px on a side")
     }
 
-    /// A stream that decodes to much less than its header promised was cut short (an interrupted upload).
     private func checkComplete(decoded: Double, declared: Double?) throws(MediaError) {
-        guard let declared, decoded < declared * 0.9 - 0.1 else { return }
-        throw MediaError.truncated("it holds \((decoded * 10).rounded() / 10) s of the \((declared * 10).rounded() / 10) s its header declares")
+        if let error = MediaError.truncation(decoded: decoded, declared: declared) { throw error }
     }
 
     private func videoDuration(_ probe: FormatInput, stream: Int) throws(MediaError) -> Double {

@@ -35,6 +35,13 @@ public enum MediaError: Error, Equatable, CustomStringConvertible, Sendable {
         }
     }
 
+    /// A stream that decodes to much less than its header promised was cut short (an interrupted upload);
+    /// the margin absorbs codec delay and rounding of container durations.
+    static func truncation(decoded: Double, declared: Double?) -> MediaError? {
+        guard let declared, decoded < declared * 0.9 - 0.1 else { return nil }
+        return .truncated("it holds \(format(decoded)) s of the \(format(declared)) s its header declares")
+    }
+
     private static func format(_ seconds: Double) -> String {
         "\((seconds * 10).rounded() / 10)"
     }

@@ -25,7 +25,8 @@ struct VideoSampling {
     }
 
     /// `times[c][k]` is when crop c's frame k is shown; returns each crop as [frames, crop, crop, 3].
-    func callAsFunction(_ input: FormatInput, times: [[Double]]) throws(MediaError) -> [[Float]] {
+    /// `expectedEnd`, the stream's declared length, turns pictures that stop well before it into `truncated`.
+    func callAsFunction(_ input: FormatInput, times: [[Double]], expectedEnd: Double?) throws(MediaError) -> [[Float]] {
         let plane = resize.cropSize * resize.cropSize * 3
         var outputs = times.map { [Float](repeating: 0, count: $0.count * plane) }
         let targets = times.enumerated().flatMap { c, frames in
@@ -120,8 +121,13 @@ struct VideoSampling {
         decoder.skipsNonReferenceFrames = false
         do { try decoder.send(nil) } catch { firstError = firstError ?? error }
         try drain()
-        guard framesDecoded > 0, previousTime != nil else {
+        guard framesDecoded > 0, let lastTime = previousTime else {
             throw firstError ?? MediaError.corrupt("the video stream holds no decodable frames")
+        }
+        // Times still pending at the end of the data fall after the last picture: fine for a clip padded by its
+        // sound, not for pictures that stop far short of what the header declares.
+        if next < targets.count, let error = MediaError.truncation(decoded: lastTime + frameDuration, declared: expectedEnd) {
+            throw error
         }
         try show(previous, before: .infinity)
         return outputs

@@ -44,6 +44,13 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// With the index first, a cut MP4 still opens; its pictures stop at 2.5 s of the 5 s promised.
+    func testTruncatedFaststartVideo() throws {
+        let bytes = try fixture("faststart_no_audio_5s.mp4")
+        let error = decodeError(Array(bytes.prefix(bytes.count / 2)), policy: ClipPolicy(windowSeconds: 5, wantAudio: false))
+        guard case .truncated? = error else { return XCTFail("gave \(String(describing: error))") }
+    }
+
     /// PCM WAV cut inside its data is still valid sound: FFmpeg and libsndfile both trim the data chunk to the
     /// bytes present, so it decodes as the shorter clip it is. Cut inside the header, it is an error.
     func testTruncatedWav() throws {

@@ -128,8 +128,10 @@ final class VideoDecodingTests: XCTestCase {
         let videoOnly = try MediaDecoder().decode(bytes, policy: ClipPolicy(wantAudio: false))
         XCTAssertFalse(videoOnly.hasAudio)
         XCTAssertTrue(videoOnly.hasVideo)
-        let soundOnly = try MediaDecoder().decode(fixture("audio_only_48k_mono_1s.mp4"), policy: ClipPolicy())
-        XCTAssertTrue(soundOnly.hasAudio)
-        XCTAssertFalse(soundOnly.hasVideo, "a video model gets no crops for a file without pictures; the server decides")
+        for name in ["audio_only_48k_mono_1s.mp4", "sine_22k_mono_1s_cover_art.mp3"] {
+            let soundOnly = try MediaDecoder().decode(fixture(name), policy: ClipPolicy())
+            XCTAssertTrue(soundOnly.hasAudio, name)
+            XCTAssertFalse(soundOnly.hasVideo, "\(name): a video model gets no crops for a file without moving pictures; the server decides")
+        }
     }
 }

@@ -22,6 +22,8 @@ ff $(sine 44100 2 1)  -c:a flac sine_44k_stereo_1s.flac
 ff $(sine 16000 1 25) -c:a flac sine_16k_mono_25s.flac
 ff $(sine 44100 2 25) -c:a libmp3lame -b:a 64k sine_44k_stereo_25s.mp3
 ff $(sine 22050 1 1)  -c:a libmp3lame -b:a 32k sine_22k_mono_1s.mp3
+ff $(sine 22050 1 1) -f lavfi -i "color=c=blue:s=32x32:d=0.04" -frames:v 1 -map 0 -map 1 -c:a libmp3lame -b:a 32k \
+   -c:v mjpeg -disposition:v attached_pic -id3v2_version 3 sine_22k_mono_1s_cover_art.mp3
 ff $(sine 48000 2 1)  -c:a libvorbis -q:a 2 sine_48k_stereo_1s.ogg
 ff $(sine 48000 1 1)  -c:a libopus -b:a 32k sine_48k_mono_1s.opus
 ff $(sine 44100 2 1)  -c:a aac -b:a 96k sine_44k_stereo_1s.m4a
@@ -59,6 +61,10 @@ ff -filter_complex "$bars" -map '[v]' -t 1 -c:v libvpx-vp9 -b:v 200k -deadline r
 # silent for its first half second so that sound and frames share one timeline.
 ff -f lavfi -i "color=c=red:s=64x64:r=25" -itsoffset 0.5 -f lavfi -i "aevalsrc=0.5*sin(2*PI*1000*t):s=16000:c=mono:d=1.5" \
    -map 0:v -map 1:a -t 2 $x264 -c:a aac -b:a 32k late_audio.mp4
+
+# Video with its index first (-movflags +faststart, as phones and web encoders write): cut short, its header
+# still promises 5 s of pictures, which is how truncation is noticed without sound.
+ff -f lavfi -i "testsrc2=s=96x64:r=25" -t 5 $x264 -crf 40 -movflags +faststart faststart_no_audio_5s.mp4
 
 # A 1x1 video (FFV1, since H.264 needs even sizes).
 ff -f lavfi -i "color=c=gray:s=2x2:r=25,scale=1:1,format=gray" -t 1 -c:v ffv1 tiny_1x1.mkv
