@@ -30,7 +30,6 @@ let package = Package(
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         // Decode timings per clip type (bench/decode.sh makes the clips and runs it).
-        .executableTarget(name: "media-bench", dependencies: ["Media"], path: "bench/decode"),
 
         // Serving: no C, no JSON. Batching, the inference worker, lifecycle.
         .target(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes 10 s benchmark clips (not committed: the 720p ones are several MB) and times MediaDecoder on them
-# in a release build. Usage: bench/decode.sh [RUNS]
+# in a release build, next to one ViT-Large audio inference. Usage: bench/decode.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${TMPDIR:-/tmp}/avmae-decode-bench"
@@ -20,5 +20,6 @@ ff -f lavfi -i "$sound" -t 10 -ar 44100 -c:a libmp3lame -b:a 128k "$dir/audio_44
 ff -f lavfi -i "$sound" -t 10 -c:a libvorbis "$dir/audio_48k_stereo.ogg"
 ff -f lavfi -i "$sound" -t 10 -c:a aac -b:a 128k "$dir/audio_48k_stereo.m4a"
 ff -f lavfi -i "$sound" -t 10 -ar 16000 -ac 1 -c:a pcm_s16le "$dir/audio_16k_mono.wav"
-swift build -c release --product media-bench
-"$(swift build -c release --show-bin-path)/media-bench" "$dir" "${1:-9}"
+swift build -c release --product avmae-serve
+# audio1 (ViT-Large, 496 tokens) is timed in the same run so decode cost reads as a share of one inference.
+"$(swift build -c release --show-bin-path)/avmae-serve" bench --cases audio1 --runs "${1:-9}" --decode "$dir"

@@ -26,6 +26,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Cases: audio1 (496 tokens), audio4 (4 x 496), video1 (1568 tokens).")
     var cases: [String] = ["audio1", "audio4", "video1"]
 
+    @Option(help: "Also time decoding every clip in this folder (bench/decode.sh makes them), as a share of audio1.")
+    var decode: String?
+
     struct CaseResult: Codable {
         var name: String, modality: String, tokens: Int, batch: Int
         var seconds: Double, gflop: Double, gflops: Double
@@ -60,10 +63,19 @@ struct BenchCommand: ParsableCommand {
             }
             try FileManager.default.removeItem(at: dir)
         }
+        let inference = results.first { $0.name == "audio1" }?.seconds
+        let decodeRows = try decode.map { try DecodeBench(folder: URL(fileURLWithPath: $0), runs: max(runs, 3)).run() } ?? []
+        if !json {
+            for row in decodeRows {
+                let share = inference.map { String(format: " = %.1f%% of one audio1 inference", row.milliseconds / 10 / $0) } ?? ""
+                print(String(format: "decode %@ | %@: %.1f ms", row.clip, row.configuration, row.milliseconds) + share)
+            }
+        }
         if json {
             let report: [String: Any] = [
                 "blas": BLAS.configuration, "core": BLAS.coreName, "threads": threads,
                 "cases": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
+                "decode": try decodeRows.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
             ]
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
