@@ -62,6 +62,14 @@ struct Serve: ParsableCommand {
                             loader: { try BundleLoader.load($0) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
+        let reload = ReloadSignal {
+            logger.info("SIGHUP received, reloading the model bundle")
+            notifier.reloading()
+            daemon.reload { swapped in
+                // READY=1 either way: after a refused bundle the previous model is still serving.
+                notifier.ready(status: swapped ? "serving (reloaded)" : "serving (reload failed, previous model kept)")
+            }
+        }
         let listenSocket: Int32?
         do { listenSocket = try ListenFDs.inheritedSocket() } catch {
             throw ValidationError("socket activation: \(error)")
@@ -75,7 +83,7 @@ struct Serve: ParsableCommand {
             notifier.ready()
             notifier.startWatchdog()
         }
-        let signal = stop.wait()
+        let signal = withExtendedLifetime(reload) { stop.wait() }
         logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
         notifier.stopWatchdog()
         notifier.stopping()

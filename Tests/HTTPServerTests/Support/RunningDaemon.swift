@@ -11,12 +11,14 @@ final class RunningDaemon {
     private let scratch: URL
     let stderrFile: URL
 
-    /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false).
+    /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false). `prepare` may
+    /// change the bundle folder before the daemon reads it.
     init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
-         readyTimeout: Double = 120) throws {
+         readyTimeout: Double = 120, prepare: (URL) throws -> Void = { _ in }) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
         bundle = scratch.appendingPathComponent("bundle")
         try DemoBundle.write(to: bundle, config: config, seed: 7)
+        try prepare(bundle)
         stderrFile = scratch.appendingPathComponent("stderr.log")
         FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let stdoutPipe = Pipe()
