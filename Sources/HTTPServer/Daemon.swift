@@ -24,8 +24,9 @@ public final class Daemon: Sendable {
     private let metricsFactory: MetricsFactory
     private let servingMetrics: ServingMetrics
 
+    /// `apiKeys`: when given, every path outside `config.authExemptPaths` needs one of them as a bearer token.
     public init(config: ServerConfig, logger: Logger, metricsFactory: MetricsFactory, exposition: MetricsExposition,
-                loader: @escaping Loader) {
+                apiKeys: APIKeys? = nil, loader: @escaping Loader) {
         self.config = config
         self.loader = loader
         self.logger = logger
@@ -39,7 +40,9 @@ public final class Daemon: Sendable {
         }
         servingMetrics.setReady(false)
         router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
-                           maxBodyBytes: config.maxBodyBytes, logger: logger, metricsFactory: metricsFactory)
+                           maxBodyBytes: config.maxBodyBytes,
+                           authentication: apiKeys.map { .init(keys: $0, exemptPaths: config.authExemptPaths.paths) },
+                           logger: logger, metricsFactory: metricsFactory)
         http = MHDServer(handler: router, limits: .init(
             threads: config.httpThreads, connectionLimit: config.connectionLimit,
             connectionTimeoutSeconds: config.connectionTimeoutSeconds,

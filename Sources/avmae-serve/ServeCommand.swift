@@ -32,6 +32,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
+    @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
 
@@ -57,8 +58,16 @@ struct Serve: ParsableCommand {
         // Process-global, like the logging and metrics bootstrap, so it is set here and nowhere below.
         if let threads = config.blasThreads { BLAS.threads = threads }
 
+        let apiKeys: APIKeys?
+        do { apiKeys = try config.apiKeyFile.map { try APIKeys(file: $0) } } catch let error as APIKeys.LoadError {
+            throw ValidationError(error.description)
+        }
+        if let apiKeys {
+            logger.info("API keys required", metadata: ["keys": "\(apiKeys.count)",
+                                                       "exempt_paths": "\(config.authExemptPaths)"])
+        }
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
-                            exposition: MetricsExposition(registry: registry, factory: factory),
+                            exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
                             loader: { try BundleLoader.load($0) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
@@ -104,7 +113,7 @@ struct Serve: ParsableCommand {
             ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
             ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
-            ("log_level", logLevel),
+            ("log_level", logLevel), ("api_key_file", apiKeyFile),
         ]
         for setting in settings {
             let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
