@@ -51,10 +51,12 @@ public final class Daemon: Sendable {
 
     /// Starts listening and begins loading the model in the background. Returns the bound port.
     /// `listenSocket` is a socket inherited from systemd's socket activation; nil binds `host`/`port`.
-    public func start(listenSocket: Int32? = nil) throws -> Int {
-        let port = try http.start(host: config.host, port: config.port, listenSocket: listenSocket)
+    /// `tls` switches the listener to HTTPS.
+    public func start(listenSocket: Int32? = nil, tls: TLSCredentials? = nil) throws -> Int {
+        let port = try http.start(host: config.host, port: config.port, listenSocket: listenSocket, tls: tls)
         logger.info("listening", metadata: [
             "host": "\(config.host)", "port": "\(port)", "inherited_fd": "\(listenSocket.map { "\($0)" } ?? "none")",
+            "tls": "\(tls != nil)",
         ])
         loaderQueue.async { self.loadAndWarm() }
         return port

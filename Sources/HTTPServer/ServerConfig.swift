@@ -36,6 +36,10 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// Paths answered without a key even when `api_key_file` is set, so probes and scrapers need none.
     public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics"])
 
+    /// HTTPS: PEM certificate (chain) and unencrypted PEM private key; both or neither. Unset serves plain HTTP.
+    public var tlsCert: String?
+    public var tlsKey: String?
+
     public init() {}
 
     /// A comma-separated list of URL paths, e.g. `/healthz,/readyz`.
@@ -121,6 +125,7 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(maxDurationSeconds > 0, "max_duration_seconds must be positive")
         try require(blasThreads.map { $0 >= 1 } ?? true, "blas_threads must be at least 1")
         try require(apiKeyFile.map { !$0.isEmpty } ?? true, "api_key_file must not be empty (leave it unset for no keys)")
+        try require((tlsCert == nil) == (tlsKey == nil), "tls_cert and tls_key go together: set both for HTTPS, or neither")
         try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
                     "log_level must be one of trace, debug, info, notice, warning, error, critical")
     }
@@ -182,6 +187,6 @@ extension ServerConfig {
         field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
         field("max_duration_seconds", \.maxDurationSeconds), field("blas_threads", \.blasThreads),
         field("log_level", \.logLevel), field("api_key_file", \.apiKeyFile),
-        field("auth_exempt_paths", \.authExemptPaths),
+        field("auth_exempt_paths", \.authExemptPaths), field("tls_cert", \.tlsCert), field("tls_key", \.tlsKey),
     ]
 }

@@ -33,6 +33,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
     @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
+    @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
+    @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
 
@@ -83,9 +85,15 @@ struct Serve: ParsableCommand {
         do { listenSocket = try ListenFDs.inheritedSocket() } catch {
             throw ValidationError("socket activation: \(error)")
         }
-        let port = try daemon.start(listenSocket: listenSocket)
+        let tls: TLSCredentials?
+        do {
+            tls = try config.tlsCert.map { try TLSCredentials(certificateFile: $0, keyFile: config.tlsKey ?? "") }
+        } catch let error as TLSCredentials.LoadError {
+            throw ValidationError(error.description)
+        }
+        let port = try daemon.start(listenSocket: listenSocket, tls: tls)
         // Tests and scripts read this line to find an ephemeral port.
-        print("avmae-serve listening on http://\(config.host):\(port)")
+        print("avmae-serve listening on \(tls == nil ? "http" : "https")://\(config.host):\(port)")
         fflush(stdout)
         daemon.whenLoaded { ready in
             guard ready else { return }
@@ -114,6 +122,7 @@ struct Serve: ParsableCommand {
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
             ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
             ("log_level", logLevel), ("api_key_file", apiKeyFile),
+            ("tls_cert", tlsCert), ("tls_key", tlsKey),
         ]
         for setting in settings {
             let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
