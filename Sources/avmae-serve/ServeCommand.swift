@@ -77,7 +77,9 @@ struct Serve: ParsableCommand {
             logger.info("SIGHUP received, reloading the model bundle")
             notifier.reloading()
             daemon.reload { swapped in
-                // READY=1 either way: after a refused bundle the previous model is still serving.
+                // READY=1 whenever a model serves, also after a refused bundle (the previous one still does);
+                // during the first load it comes from `whenLoaded` instead.
+                guard daemon.lifecycle.state == .ready else { return }
                 notifier.ready(status: swapped ? "serving (reloaded)" : "serving (reload failed, previous model kept)")
             }
         }
