@@ -12,6 +12,7 @@ packages=(
   libmicrohttpd-dev
   python3-venv
   curl
+  openssl          # TLSTests make a self-signed certificate with it
   systemd
 )
 

@@ -21,6 +21,12 @@ public struct APIError: Error, Equatable {
     static func invalidParameter(_ name: String, _ message: String) -> APIError {
         APIError(status: 400, code: "invalid_parameter", message: "query parameter '\(name)': \(message)")
     }
+    static func unauthorized(keyGiven: Bool) -> APIError {
+        APIError(status: 401, code: "unauthorized",
+                 message: keyGiven ? "the API key in the Authorization header is not valid"
+                     : "this server needs an API key: send 'Authorization: Bearer <key>'",
+                 headers: ["WWW-Authenticate": "Bearer realm=\"avmae-serve\""])
+    }
     static func notFound(_ path: String) -> APIError {
         APIError(status: 404, code: "not_found", message: "no route for '\(path)'; see /v1/models, /v1/classify, /v1/embed")
     }

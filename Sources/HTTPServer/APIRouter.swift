@@ -10,15 +10,28 @@ public final class APIRouter: HTTPHandler {
     private let slot: ServiceSlot
     private let exposition: MetricsExposition
     private let maxBodyBytes: Int
+    private let authentication: Authentication?
     private let logger: Logger
     private let metrics: HTTPMetrics
 
+    /// What `Authorization: Bearer` must carry, and which paths are open without it.
+    public struct Authentication: Sendable {
+        public var keys: APIKeys
+        public var exemptPaths: Set<String>
+
+        public init(keys: APIKeys, exemptPaths: [String]) {
+            self.keys = keys
+            self.exemptPaths = Set(exemptPaths)
+        }
+    }
+
     public init(lifecycle: Lifecycle, slot: ServiceSlot, exposition: MetricsExposition, maxBodyBytes: Int,
-                logger: Logger, metricsFactory: MetricsFactory) {
+                authentication: Authentication? = nil, logger: Logger, metricsFactory: MetricsFactory) {
         self.lifecycle = lifecycle
         self.slot = slot
         self.exposition = exposition
         self.maxBodyBytes = maxBodyBytes
+        self.authentication = authentication
         self.logger = logger
         self.metrics = HTTPMetrics(factory: metricsFactory)
     }
@@ -27,6 +40,8 @@ public final class APIRouter: HTTPHandler {
         let chunked = head.headers["Transfer-Encoding"]?.lowercased().contains("chunked") ?? false
         let hasBody = chunked || (head.contentLength ?? 0) > 0
         do {
+            // Before anything else, so an unauthenticated client learns nothing and uploads nothing.
+            try authenticate(head)
             let route: Route
             do {
                 route = try self.route(for: head)
@@ -96,6 +111,14 @@ public final class APIRouter: HTTPHandler {
     public func cutOff(_ head: HTTPRequestHead) -> HTTPResponse {
         finish(errorResponse(ServingError.notReady(.draining)), head: head, requestID: Self.requestID(head),
                start: Date())
+    }
+
+    private func authenticate(_ head: HTTPRequestHead) throws {
+        guard let authentication, !authentication.exemptPaths.contains(head.path) else { return }
+        let header = head.headers["Authorization"]
+        guard authentication.keys.accepts(authorization: header) else {
+            throw APIError.unauthorized(keyGiven: header != nil)
+        }
     }
 
     private func route(for head: HTTPRequestHead) throws -> Route {

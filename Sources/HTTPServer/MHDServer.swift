@@ -30,12 +30,20 @@ public final class MHDServer: @unchecked Sendable {
         case badAddress(String)
         case startFailed(host: String, port: Int)
         case inheritedSocketFailed(fd: Int32)
+        case tlsUnsupported
+        case tlsFailed(host: String, port: Int)
 
         public var description: String {
             switch self {
             case .badAddress(let host): return "'\(host)' is not an IPv4 address to listen on (use e.g. 0.0.0.0 or 127.0.0.1)"
             case .startFailed(let host, let port):
                 return "libmicrohttpd could not listen on \(host):\(port) (port in use, or not permitted?)"
+            case .tlsUnsupported:
+                return "this libmicrohttpd was built without TLS (GnuTLS) support; install Debian's libmicrohttpd12, "
+                    + "or terminate TLS in a proxy and drop --tls-cert/--tls-key"
+            case .tlsFailed(let host, let port):
+                return "libmicrohttpd could not start HTTPS on \(host):\(port): the port may be in use, or GnuTLS "
+                    + "rejected the certificate or key (do they match? is the key unencrypted?); see the MHD error above"
             case .inheritedSocketFailed(let fd):
                 return "libmicrohttpd could not serve on the socket systemd passed as fd \(fd) (see the MHD error above)"
             }
@@ -53,6 +61,8 @@ public final class MHDServer: @unchecked Sendable {
     let limits: Limits
     private let lock = NSLock()
     private var state = State.idle  // guarded by lock
+    /// NUL-terminated copies of the PEM texts handed to MHD, kept until the daemon is stopped.
+    private var tlsStrings: [UnsafeMutablePointer<CChar>] = []  // guarded by lock
     /// Suspended connections waiting for a `.later` reply, keyed by their exchange. MHD refuses to stop while
     /// any connection is suspended, so shutdown must be able to answer them all.
     private var suspended: [ObjectIdentifier: (exchange: Exchange, connection: Int)] = [:]  // guarded by lock
@@ -66,24 +76,31 @@ public final class MHDServer: @unchecked Sendable {
     }
 
     /// Starts listening; returns the bound port (useful with port 0). With `listenSocket` (an inherited,
-    /// already listening socket from systemd) MHD serves on that and `host`/`port` are not used.
-    public func start(host: String, port: Int, listenSocket: Int32? = nil) throws -> Int {
+    /// already listening socket from systemd) MHD serves on that and `host`/`port` are not used. With `tls`,
+    /// it speaks HTTPS only.
+    public func start(host: String, port: Int, listenSocket: Int32? = nil, tls: TLSCredentials? = nil) throws -> Int {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw StartError.badAddress(host) }
         let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
             | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
+        if tls != nil, MHD_is_feature_supported(.FEATURE_TLS) != .YES { throw StartError.tlsUnsupported }
+        let key = tls.map { strdup($0.keyPEM)! }
+        let certificate = tls.map { strdup($0.certificatePEM)! }
+        lock.withLock { tlsStrings = [key, certificate].compactMap { $0 } }
         let me = Unmanaged.passUnretained(self).toOpaque()
         let daemon = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                avmae_mhd_start(flags, UInt16(port), sa, listenSocket ?? -1, accessHandler, me, requestCompleted, me,
+                avmae_mhd_start(flags, UInt16(port), sa, listenSocket ?? -1, key, certificate, accessHandler, me, requestCompleted, me,
                                 UInt32(limits.connectionTimeoutSeconds), UInt32(limits.threads),
                                 limits.connectionMemoryBytes, UInt32(limits.connectionLimit))
             }
         }
         guard let daemon else {
+            freeTLSStrings()
             if let listenSocket { throw StartError.inheritedSocketFailed(fd: listenSocket) }
+            if tls != nil { throw StartError.tlsFailed(host: host, port: port) }
             throw StartError.startFailed(host: host, port: port)
         }
         lock.withLock { state = .running(daemon: daemon) }
@@ -165,6 +182,15 @@ public final class MHDServer: @unchecked Sendable {
         case .idle, .stopped:
             break
         }
+        freeTLSStrings()
+    }
+
+    private func freeTLSStrings() {
+        let strings = lock.withLock {
+            defer { tlsStrings = [] }
+            return tlsStrings
+        }
+        strings.forEach { free($0) }
     }
 
     deinit { stop() }

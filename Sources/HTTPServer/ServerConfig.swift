@@ -31,8 +31,33 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// (OPENBLAS_NUM_THREADS, else all cores). On a machine shared with other work, fewer can be faster.
     public var blasThreads: Int?
     public var logLevel = "info"
+    /// Bearer keys, one per line; unset means no authentication.
+    public var apiKeyFile: String?
+    /// Paths answered without a key even when `api_key_file` is set, so probes and scrapers need none.
+    public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics"])
+
+    /// HTTPS: PEM certificate (chain) and unencrypted PEM private key; both or neither. Unset serves plain HTTP.
+    public var tlsCert: String?
+    public var tlsKey: String?
 
     public init() {}
+
+    /// A comma-separated list of URL paths, e.g. `/healthz,/readyz`.
+    public struct PathList: Sendable, Equatable, LosslessStringConvertible {
+        public var paths: [String]
+
+        public init(_ paths: [String]) { self.paths = paths }
+
+        /// Fails unless every entry starts with '/'; an empty string is the empty list.
+        public init?(_ description: String) {
+            let paths = description.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+            guard paths.allSatisfy({ $0.hasPrefix("/") }) else { return nil }
+            self.paths = paths
+        }
+
+        public var description: String { paths.joined(separator: ",") }
+    }
 
     public enum ConfigError: Error, CustomStringConvertible, Equatable {
         case unknownKey(String, source: String)
@@ -99,6 +124,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(hopSeconds.map { $0 > 0 } ?? true, "hop_seconds must be positive")
         try require(maxDurationSeconds > 0, "max_duration_seconds must be positive")
         try require(blasThreads.map { $0 >= 1 } ?? true, "blas_threads must be at least 1")
+        try require(apiKeyFile.map { !$0.isEmpty } ?? true, "api_key_file must not be empty (leave it unset for no keys)")
+        try require((tlsCert == nil) == (tlsKey == nil), "tls_cert and tls_key go together: set both for HTTPS, or neither")
         try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
                     "log_level must be one of trace, debug, info, notice, warning, error, critical")
     }
@@ -159,6 +186,7 @@ extension ServerConfig {
         field("max_pending_decodes", \.maxPendingDecodes), field("retry_after_seconds", \.retryAfterSeconds),
         field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
         field("max_duration_seconds", \.maxDurationSeconds), field("blas_threads", \.blasThreads),
-        field("log_level", \.logLevel),
+        field("log_level", \.logLevel), field("api_key_file", \.apiKeyFile),
+        field("auth_exempt_paths", \.authExemptPaths), field("tls_cert", \.tlsCert), field("tls_key", \.tlsKey),
     ]
 }

@@ -8,7 +8,8 @@ import Metrics
 ///
 /// Owner of: the decode pool, the batcher (and through it the inference worker), the results queue.
 /// Drain path: `drain(timeout:)` closes intake, flushes the batcher and waits for every admitted request
-/// (decoding, queued, running or being assembled) to be answered.
+/// (decoding, queued, running or being assembled) to be answered. `retire(timeout:)` does the same for a
+/// service replaced by a model reload, leaving the process lifecycle (and so intake) as it is.
 public final class ClipService: Sendable {
     public struct Configuration: Sendable {
         public var maxBatch = 8
@@ -37,7 +38,10 @@ public final class ClipService: Sendable {
     private let inFlight = DispatchGroup()
     private let intake: Lifecycle
 
+    /// `inferenceQueue` is the one serial queue that runs model calls; share it between the services of
+    /// successive reloads so only one of them is inside BLAS at a time.
     public init(backend: InferenceBackend, decoder: ClipDecoding, configuration: Configuration, lifecycle: Lifecycle,
+                inferenceQueue: DispatchQueue = DispatchQueue(label: "avmae.inference", qos: .userInitiated),
                 clock: ServingClock = MonotonicClock(), logger: Logger, metrics: ServingMetrics) {
         self.info = backend.info
         self.backend = backend
@@ -49,7 +53,7 @@ public final class ClipService: Sendable {
         self.intake = lifecycle
         self.decodePool = DecodePool(concurrency: configuration.decodeConcurrency,
                                      maxPending: configuration.maxPendingDecodes)
-        self.worker = InferenceWorker(backend: backend, clock: clock, logger: logger)
+        self.worker = InferenceWorker(backend: backend, queue: inferenceQueue, clock: clock, logger: logger)
         self.batcher = Batcher(
             configuration: .init(maxBatch: configuration.maxBatch, maxDelaySeconds: configuration.maxDelaySeconds,
                                  maxQueuedRows: configuration.maxQueuedRows),
@@ -102,6 +106,13 @@ public final class ClipService: Sendable {
     /// Returns whether everything finished in time.
     public func drain(timeout: Double) -> Bool {
         intake.move(to: .draining)
+        return retire(timeout: timeout)
+    }
+
+    /// A model reload replaced this service: run whatever is queued without waiting for fuller batches and
+    /// wait at most `timeout` seconds for the requests it already admitted. Returns whether they all finished.
+    /// The model is freed when the last reference to the service goes, after its last request.
+    public func retire(timeout: Double) -> Bool {
         batcher.flush()
         return inFlight.wait(timeout: .now() + timeout) == .success
     }

@@ -32,6 +32,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
+    @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
+    @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
+    @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
 
@@ -57,25 +60,49 @@ struct Serve: ParsableCommand {
         // Process-global, like the logging and metrics bootstrap, so it is set here and nowhere below.
         if let threads = config.blasThreads { BLAS.threads = threads }
 
+        let apiKeys: APIKeys?
+        do { apiKeys = try config.apiKeyFile.map { try APIKeys(file: $0) } } catch let error as APIKeys.LoadError {
+            throw ValidationError(error.description)
+        }
+        if let apiKeys {
+            logger.info("API keys required", metadata: ["keys": "\(apiKeys.count)",
+                                                       "exempt_paths": "\(config.authExemptPaths)"])
+        }
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
-                            exposition: MetricsExposition(registry: registry, factory: factory),
+                            exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
                             loader: { try BundleLoader.load($0) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
+        let reload = ReloadSignal {
+            logger.info("SIGHUP received, reloading the model bundle")
+            notifier.reloading()
+            daemon.reload { swapped in
+                // READY=1 whenever a model serves, also after a refused bundle (the previous one still does);
+                // during the first load it comes from `whenLoaded` instead.
+                guard daemon.lifecycle.state == .ready else { return }
+                notifier.ready(status: swapped ? "serving (reloaded)" : "serving (reload failed, previous model kept)")
+            }
+        }
         let listenSocket: Int32?
         do { listenSocket = try ListenFDs.inheritedSocket() } catch {
             throw ValidationError("socket activation: \(error)")
         }
-        let port = try daemon.start(listenSocket: listenSocket)
+        let tls: TLSCredentials?
+        do {
+            tls = try config.tlsCert.map { try TLSCredentials(certificateFile: $0, keyFile: config.tlsKey ?? "") }
+        } catch let error as TLSCredentials.LoadError {
+            throw ValidationError(error.description)
+        }
+        let port = try daemon.start(listenSocket: listenSocket, tls: tls)
         // Tests and scripts read this line to find an ephemeral port.
-        print("avmae-serve listening on http://\(config.host):\(port)")
+        print("avmae-serve listening on \(tls == nil ? "http" : "https")://\(config.host):\(port)")
         fflush(stdout)
         daemon.whenLoaded { ready in
             guard ready else { return }
             notifier.ready()
             notifier.startWatchdog()
         }
-        let signal = stop.wait()
+        let signal = withExtendedLifetime(reload) { stop.wait() }
         logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
         notifier.stopWatchdog()
         notifier.stopping()
@@ -96,7 +123,8 @@ struct Serve: ParsableCommand {
             ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
             ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
-            ("log_level", logLevel),
+            ("log_level", logLevel), ("api_key_file", apiKeyFile),
+            ("tls_cert", tlsCert), ("tls_key", tlsKey),
         ]
         for setting in settings {
             let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)

@@ -20,6 +20,25 @@ final class DaemonUnderSystemdTests: XCTestCase {
         XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
     }
 
+    /// ExecReload= (SIGHUP): RELOADING=1 with MONOTONIC_USEC when the reload starts, READY=1 once the reloaded
+    /// bundle serves, and /readyz 200 throughout.
+    func testReloadingThenReadyOnSighup() throws {
+        let systemd = try DatagramListener()
+        let daemon = try ServeProcess(test: self, environment: ["NOTIFY_SOCKET": systemd.address])
+        let port = try daemon.readPort()
+        XCTAssertNotNil(systemd.receive(until: Self.has("READY=1"), timeout: 120), daemon.log)
+
+        kill(daemon.pid, SIGHUP)
+        let reloading = systemd.receive(until: Self.has("RELOADING=1"), timeout: 30)
+        XCTAssertNotNil(reloading, "no RELOADING=1 after SIGHUP; log:\n\(daemon.log)")
+        XCTAssertTrue(reloading?.contains("MONOTONIC_USEC=") ?? false)
+        XCTAssertNotNil(systemd.receive(until: Self.has("READY=1"), timeout: 60), "no READY=1 after the reload")
+        XCTAssertEqual(try Commands.httpStatus(port: port, path: "/readyz"), 200)
+        XCTAssertTrue(daemon.log.contains("model reloaded"), daemon.log)
+        daemon.terminate()
+        XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
+    }
+
     /// WatchdogSec=: pings at half of WATCHDOG_USEC, or systemd kills the daemon as hung.
     func testWatchdogPingsAtHalfWatchdogUsec() throws {
         let systemd = try DatagramListener()

@@ -210,3 +210,32 @@ def test_overload_and_not_ready_answers_match_contract(spec):
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+
+
+def test_unauthorized_answers_match_contract(spec):
+    """401s from a server started with an API key file: no key, wrong key; the probes stay open."""
+    with tempfile.TemporaryDirectory() as scratch:
+        keys = os.path.join(scratch, "keys")
+        pathlib.Path(keys).write_text("# contract\ncontract-key-0123456789\n")
+        proc, port = start_daemon(scratch, {"api_key_file": keys})
+        try:
+            wait_ready(port)
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                for method, path, body, extra in [("GET", "/v1/models", None, {}),
+                                                  ("POST", "/v1/classify", TONE, WAV),
+                                                  ("POST", "/v1/embed", TONE, WAV)]:
+                    status, response_headers, payload = request(port, method, path, body, {**extra, **headers})
+                    assert status == 401, payload[:300]
+                    assert response_headers["www-authenticate"] == 'Bearer realm="avmae-serve"'
+                    check(spec, method, path, status, response_headers, payload)
+            good = {"Authorization": "Bearer contract-key-0123456789"}
+            status, response_headers, payload = request(port, "POST", "/v1/classify", TONE, {**WAV, **good})
+            assert status == 200
+            check(spec, "POST", "/v1/classify", status, response_headers, payload)
+            for path in ("/healthz", "/readyz", "/metrics"):
+                status, response_headers, payload = request(port, "GET", path)
+                assert status == 200
+                check(spec, "GET", path, status, response_headers, payload)
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=60) == 0

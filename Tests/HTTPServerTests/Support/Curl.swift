@@ -15,9 +15,10 @@ struct Curl {
     let process = Process()
     private let scratch: URL
 
-    /// Starts a request without waiting for it; `finish()` collects the answer.
+    /// Starts a request without waiting for it; `finish()` collects the answer. With `trusting` (a CA or
+    /// self-signed certificate) the request goes over HTTPS and the server must present that certificate.
     init(port: Int, path: String, method: String? = nil, headers: [String: String] = [:], bodyFile: URL? = nil,
-         form: URL? = nil, chunked: Bool = false) throws {
+         form: URL? = nil, chunked: Bool = false, trusting certificate: URL? = nil) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         var arguments = ["-s", "-S", "--max-time", "120", "-D", scratch.appendingPathComponent("h").path,
@@ -27,7 +28,8 @@ struct Curl {
         if chunked { arguments += ["-H", "Transfer-Encoding: chunked"] }
         if let bodyFile { arguments += ["--data-binary", "@\(bodyFile.path)"] }
         if let form { arguments += ["-F", "file=@\(form.path)"] }
-        arguments.append("http://127.0.0.1:\(port)\(path)")
+        if let certificate { arguments += ["--cacert", certificate.path] }
+        arguments.append("\(certificate == nil ? "http" : "https")://127.0.0.1:\(port)\(path)")
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = arguments
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
@@ -54,8 +56,9 @@ struct Curl {
     }
 
     static func run(port: Int, path: String, method: String? = nil, headers: [String: String] = [:],
-                    bodyFile: URL? = nil, form: URL? = nil, chunked: Bool = false) throws -> Response {
+                    bodyFile: URL? = nil, form: URL? = nil, chunked: Bool = false,
+                    trusting certificate: URL? = nil) throws -> Response {
         try Curl(port: port, path: path, method: method, headers: headers, bodyFile: bodyFile, form: form,
-                 chunked: chunked).finish()
+                 chunked: chunked, trusting: certificate).finish()
     }
 }

@@ -10,13 +10,18 @@ final class RunningDaemon {
     let process: Process
     private let scratch: URL
     let stderrFile: URL
+    /// Set when the daemon serves HTTPS: the certificate clients must trust.
+    let certificate: URL?
 
-    /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false).
+    /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false). `prepare` may
+    /// change the bundle folder before the daemon reads it.
     init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
-         readyTimeout: Double = 120) throws {
+         readyTimeout: Double = 120, certificate: URL? = nil, prepare: (URL) throws -> Void = { _ in }) throws {
+        self.certificate = certificate
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
         bundle = scratch.appendingPathComponent("bundle")
         try DemoBundle.write(to: bundle, config: config, seed: 7)
+        try prepare(bundle)
         stderrFile = scratch.appendingPathComponent("stderr.log")
         FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let stdoutPipe = Pipe()
@@ -45,7 +50,9 @@ final class RunningDaemon {
     func waitUntilReady(timeout: Double) throws {
         let deadline = Date(timeIntervalSinceNow: timeout)
         while Date() < deadline {
-            if let response = try? Curl.run(port: port, path: "/readyz"), response.status == 200 { return }
+            if let response = try? Curl.run(port: port, path: "/readyz", trusting: certificate), response.status == 200 {
+                return
+            }
             guard process.isRunning else { throw DaemonError.exited(log) }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -85,7 +92,7 @@ final class RunningDaemon {
         throw DaemonError.noBinary("build it first (swift build --product avmae-serve) or set AVMAE_SERVE_BIN")
     }
 
-    /// The daemon prints "avmae-serve listening on http://HOST:PORT" on stdout once it listens.
+    /// The daemon prints "avmae-serve listening on http(s)://HOST:PORT" on stdout once it listens.
     private static func readPort(from handle: FileHandle) throws -> Int {
         var buffer = Data()
         while true {
@@ -93,7 +100,7 @@ final class RunningDaemon {
             if chunk.isEmpty { throw DaemonError.noPort }
             buffer.append(chunk)
             let text = String(decoding: buffer, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http") }),
                let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
                 return port
             }
