@@ -20,6 +20,9 @@ python3 -m venv .venv-contract
 .venv-contract/bin/python -m pytest -q Tests/contract
 bash Tests/contract/schemathesis.sh 60
 
+# Reliability against the real daemon (~1 min): overload, slow clients, SIGKILL + restart, 1000 bad requests.
+python3 bench/reliability/reliability.py --bin "$AVMAE_SERVE_BIN"
+
 python3 -m venv .venv-tools
 .venv-tools/bin/pip install -q -r tools/requirements.txt
 export AVMAE_TF_PYTHON="$(bash tools/setup_tf_venv.sh)"
