@@ -13,6 +13,7 @@ public final class Workspace {
     let value = Buffer()       // (rows, D)
     let context = Buffer()     // (rows, D)
     let scores = Buffer()      // (tokens, tokens)
+    let rowSums = Buffer()     // (tokens)
     let hidden = Buffer()      // (rows, mlp)
     // Tokenizers and frontend.
     let patches = Buffer()     // (rows, patch size)

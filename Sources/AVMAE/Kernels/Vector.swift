@@ -45,7 +45,8 @@ func vScale(_ v: UnsafeMutableBufferPointer<Float>, _ factor: Float) {
 /// u = sqrt(2/pi) (x + 0.044715 x^3).
 func geluInPlace(_ m: MutableMatrix) {
     let c: Float = 0.7978845608028654 * 2
-    for r in 0..<m.rows {
+    parallelRows(m.rows, work: m.rows * m.cols) { range in
+    for r in range {
         let p = m.base + r * m.ld, n = m.cols
         var i = 0
         while i + 8 <= n {
@@ -61,28 +62,34 @@ func geluInPlace(_ m: MutableMatrix) {
             i += 1
         }
     }
+    }
 }
 
-/// Softmax over each row, in place, max-subtracted.
-func softmaxRowsInPlace(_ m: MutableMatrix) {
-    for r in 0..<m.rows {
-        let p = m.base + r * m.ld, n = m.cols
-        var mx = -Float.infinity
-        var i = 0
-        var mv = F8(repeating: -.infinity)
-        while i + 8 <= n { let v = load(p + i); mv = mv.replacing(with: v, where: v .> mv); i += 8 }
-        mx = mv.max()
-        while i < n { mx = max(mx, p[i]); i += 1 }
-        var sv = F8()
-        var s: Float = 0
-        i = 0
-        while i + 8 <= n { let e = exp8(load(p + i) - mx); store(e, p + i); sv += e; i += 8 }
-        while i < n { let e = expf(p[i] - mx); p[i] = e; s += e; i += 1 }
-        let inv = 1 / (s + sv.sum())
-        i = 0
-        while i + 8 <= n { store(load(p + i) * inv, p + i); i += 8 }
-        while i < n { p[i] *= inv; i += 1 }
+/// The numerator of a row softmax, in place: x <- exp(x - max(row)); `inverseSums[r]` <- 1 / sum(row r).
+/// Attention applies the 1/sum to the (tokens, headDim) product instead of the (tokens, tokens) scores, which
+/// saves a full pass over the largest matrix of the forward pass.
+func softmaxNumeratorRows(_ m: MutableMatrix, inverseSums: UnsafeMutablePointer<Float>) {
+    parallelRows(m.rows, work: m.rows * m.cols) { range in
+        for r in range {
+            let p = m.base + r * m.ld, n = m.cols
+            var i = 0
+            var mv = F8(repeating: -.infinity)
+            while i + 8 <= n { let v = load(p + i); mv = mv.replacing(with: v, where: v .> mv); i += 8 }
+            var mx = mv.max()
+            while i < n { mx = max(mx, p[i]); i += 1 }
+            var sv = F8()
+            var s: Float = 0
+            i = 0
+            while i + 8 <= n { let e = exp8(load(p + i) - mx); store(e, p + i); sv += e; i += 8 }
+            while i < n { let e = expf(p[i] - mx); p[i] = e; s += e; i += 1 }
+            inverseSums[r] = 1 / (s + sv.sum())
+        }
     }
+}
+
+/// Row r of m times factors[r].
+func scaleRows(_ m: MutableMatrix, by factors: UnsafePointer<Float>) {
+    for r in 0..<m.rows { vScale(m.row(r), factors[r]) }
 }
 
 /// LayerNorm over each row: (x - mean) / sqrt(var + eps) * scale + bias, biased variance (spec A.6).

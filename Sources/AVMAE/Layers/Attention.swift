@@ -29,15 +29,17 @@ struct Attention {
         q.scale(by: 1 / Float(headDim).squareRoot())
         let context = ws.context.matrix(rows, dim)
         let scores = ws.scores.matrix(tokens, tokens)
+        let inverseSums = ws.rowSums.matrix(1, tokens)
         for b in 0..<batch {
             let qb = q.rows(b * tokens, tokens).readOnly, kb = k.rows(b * tokens, tokens).readOnly
             let vb = v.rows(b * tokens, tokens).readOnly, cb = context.rows(b * tokens, tokens)
             for head in 0..<heads {
                 let cols = head * headDim
-                // (tokens, tokens) = q_h · k_hᵀ, softmax over keys, then · v_h into this head's columns.
+                // (tokens, tokens) = q_h · k_hᵀ; softmax over keys, its 1/sum applied after · v_h.
                 gemm(qb.columns(cols, headDim), kb.columns(cols, headDim), transposeB: true, into: scores)
-                softmaxRowsInPlace(scores)
+                softmaxNumeratorRows(scores, inverseSums: inverseSums.base)
                 gemm(scores.readOnly, vb.columns(cols, headDim), into: cb.columns(cols, headDim))
+                scaleRows(cb.columns(cols, headDim), by: inverseSums.base)
             }
         }
         out.accumulate(context.readOnly, into: residual)
