@@ -3,29 +3,14 @@ import HTTPServer
 import XCTest
 
 /// --api-key-file on a real daemon: the model routes need `Authorization: Bearer <key>`, the probes do not.
-final class AuthenticationTests: XCTestCase {
-    private static var daemon: RunningDaemon!
-    private static var startError: Error?
+final class AuthenticationTests: SharedDaemonTestCase {
     private static let keys = ["first-key-0123456789abcdef", "second-key-fedcba9876543210"]
 
-    override class func setUp() {
+    override class func makeDaemon() throws -> RunningDaemon {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
-        do {
-            try "# rotated 2026-11\n\n\(keys[0])\n  \(keys[1])  \n".write(to: file, atomically: true, encoding: .utf8)
-            daemon = try RunningDaemon(settings: ["api_key_file": file.path])
-        } catch { startError = error }
+        try "# rotated 2026-11\n\n\(keys[0])\n  \(keys[1])  \n".write(to: file, atomically: true, encoding: .utf8)
+        return try RunningDaemon(settings: ["api_key_file": file.path])
     }
-
-    override func setUpWithError() throws {
-        if let error = Self.startError { throw error }
-    }
-
-    override class func tearDown() {
-        _ = daemon?.terminateAndWait()
-        daemon = nil
-    }
-
-    private var port: Int { Self.daemon.port }
 
     private func classify(_ headers: [String: String]) throws -> Curl.Response {
         try Curl.run(port: port, path: "/v1/classify", headers: headers.merging(["Content-Type": "audio/wav"]) { $1 },

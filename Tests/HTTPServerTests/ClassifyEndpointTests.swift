@@ -4,28 +4,10 @@ import Serving
 import XCTest
 
 /// POST /v1/classify on a real daemon with real media, checked against the model called directly.
-final class ClassifyEndpointTests: XCTestCase {
-    private static var daemon: RunningDaemon!
-    private static var startError: Error?
-
-    override class func setUp() {
-        do { daemon = try RunningDaemon() } catch { startError = error }
-    }
-
-    override func setUpWithError() throws {
-        if let error = Self.startError { throw error }
-    }
-
-    override class func tearDown() {
-        _ = daemon?.terminateAndWait()
-        daemon = nil
-    }
-
-    private var port: Int { Self.daemon.port }
-
+final class ClassifyEndpointTests: SharedDaemonTestCase {
     /// Probabilities for the first window of `file`, computed without the server: decode, one model call, scores.
     private func directScores(_ file: URL, want: Set<Modality>) throws -> [Float] {
-        let model = try Model(bundle: Self.daemon.bundle)
+        let model = try Model(bundle: daemon.bundle)
         let decoder = MediaClipDecoder(config: model.config, limits: MediaLimits(), hopSeconds: nil)
         let window = try decoder.decode(Array(try Data(contentsOf: file)), want: want, crops: .one).windows[0]
         var input = ModelInput()
@@ -68,7 +50,7 @@ final class ClassifyEndpointTests: XCTestCase {
             XCTAssertEqual(label.score, Double(expected[index]), accuracy: 1e-4)
         }
         let first = try XCTUnwrap((json["labels"] as? [[String: Any]])?.first)
-        XCTAssertEqual(first["id"] as? String, try Model(bundle: Self.daemon.bundle).labels[best.first!].mid)
+        XCTAssertEqual(first["id"] as? String, try Model(bundle: daemon.bundle).labels[best.first!].mid)
     }
 
     func testMultipartFileAnswersLikeTheRawBody() throws {

@@ -1,25 +1,7 @@
 import XCTest
 
 /// POST /v1/embed: pooled vectors, token matrices, JSON and base64.
-final class EmbedEndpointTests: XCTestCase {
-    private static var daemon: RunningDaemon!
-    private static var startError: Error?
-
-    override class func setUp() {
-        do { daemon = try RunningDaemon() } catch { startError = error }
-    }
-
-    override func setUpWithError() throws {
-        if let error = Self.startError { throw error }
-    }
-
-    override class func tearDown() {
-        _ = daemon?.terminateAndWait()
-        daemon = nil
-    }
-
-    private var port: Int { Self.daemon.port }
-
+final class EmbedEndpointTests: SharedDaemonTestCase {
     private func floats(base64 text: String) throws -> [Float] {
         let data = try XCTUnwrap(Data(base64Encoded: text))
         return stride(from: 0, to: data.count, by: 4).map { offset in

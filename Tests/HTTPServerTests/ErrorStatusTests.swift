@@ -1,25 +1,12 @@
 import XCTest
 
 /// Every documented error status, with its JSON body and headers.
-final class ErrorStatusTests: XCTestCase {
-    private static var daemon: RunningDaemon!
-    private static var startError: Error?
+final class ErrorStatusTests: SharedDaemonTestCase {
     private static let maxBody = 1_000_000
 
-    override class func setUp() {
-        do { daemon = try RunningDaemon(settings: ["max_body_bytes": "\(maxBody)"]) } catch { startError = error }
+    override class func makeDaemon() throws -> RunningDaemon {
+        try RunningDaemon(settings: ["max_body_bytes": "\(maxBody)"])
     }
-
-    override func setUpWithError() throws {
-        if let error = Self.startError { throw error }
-    }
-
-    override class func tearDown() {
-        _ = daemon?.terminateAndWait()
-        daemon = nil
-    }
-
-    private var port: Int { Self.daemon.port }
 
     private func assertError(_ response: Curl.Response, _ status: Int, _ code: String,
                              file: StaticString = #filePath, line: UInt = #line) {
@@ -113,6 +100,6 @@ final class ErrorStatusTests: XCTestCase {
 
     func testTheServerStillAnswersAfterAllThat() throws {
         XCTAssertEqual(try classify().status, 200)
-        XCTAssertEqual(try Self.daemon.metric("avmae_requests_total{route=\"/v1/classify\",code=\"500\"}"), 0)
+        XCTAssertEqual(try daemon.metric("avmae_requests_total{route=\"/v1/classify\",code=\"500\"}"), 0)
     }
 }

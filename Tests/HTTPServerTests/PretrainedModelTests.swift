@@ -3,11 +3,8 @@ import XCTest
 
 /// An audio-only pretrained encoder (no head): embeddings work, classification is refused, and a video upload
 /// is served from its sound track.
-final class PretrainedModelTests: XCTestCase {
-    private static var daemon: RunningDaemon!
-    private static var startError: Error?
-
-    override class func setUp() {
+final class PretrainedModelTests: SharedDaemonTestCase {
+    override class func makeDaemon() throws -> RunningDaemon {
         var config = DemoBundle.config()
         config.name = "avmae-demo-pretrained-audio"
         config.kind = .pretrained
@@ -15,19 +12,8 @@ final class PretrainedModelTests: XCTestCase {
         config.modalities = [.audio]
         config.numClasses = 0
         config.labelSet = .none
-        do { daemon = try RunningDaemon(config: config) } catch { startError = error }
+        return try RunningDaemon(config: config)
     }
-
-    override func setUpWithError() throws {
-        if let error = Self.startError { throw error }
-    }
-
-    override class func tearDown() {
-        _ = daemon?.terminateAndWait()
-        daemon = nil
-    }
-
-    private var port: Int { Self.daemon.port }
 
     func testModelsSaysPretrainedWithoutClasses() throws {
         let entry = try XCTUnwrap((try Curl.run(port: port, path: "/v1/models").json["models"] as? [[String: Any]])?.first)

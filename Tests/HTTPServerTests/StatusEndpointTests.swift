@@ -2,25 +2,7 @@ import AVMAE
 import XCTest
 
 /// /healthz, /readyz, /v1/models and /metrics on a real daemon.
-final class StatusEndpointTests: XCTestCase {
-    private static var daemon: RunningDaemon!
-    private static var startError: Error?
-
-    override class func setUp() {
-        do { daemon = try RunningDaemon() } catch { startError = error }
-    }
-
-    override func setUpWithError() throws {
-        if let error = Self.startError { throw error }
-    }
-
-    override class func tearDown() {
-        _ = daemon?.terminateAndWait()
-        daemon = nil
-    }
-
-    private var port: Int { Self.daemon.port }
-
+final class StatusEndpointTests: SharedDaemonTestCase {
     func testHealthAndReadiness() throws {
         let health = try Curl.run(port: port, path: "/healthz")
         XCTAssertEqual(health.status, 200)
@@ -31,7 +13,7 @@ final class StatusEndpointTests: XCTestCase {
     }
 
     func testModelsDescribesTheLoadedBundle() throws {
-        let model = try Model(bundle: Self.daemon.bundle)
+        let model = try Model(bundle: daemon.bundle)
         let response = try Curl.run(port: port, path: "/v1/models")
         XCTAssertEqual(response.status, 200)
         let entry = try XCTUnwrap((response.json["models"] as? [[String: Any]])?.first)
@@ -59,8 +41,8 @@ final class StatusEndpointTests: XCTestCase {
                        "process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds"] {
             XCTAssertTrue(text.contains(series), "missing \(series) in /metrics")
         }
-        XCTAssertGreaterThan(try Self.daemon.metric("process_resident_memory_bytes"), 1_000_000)
-        XCTAssertGreaterThan(try Self.daemon.metric("process_start_time_seconds"), 1_600_000_000)
+        XCTAssertGreaterThan(try daemon.metric("process_resident_memory_bytes"), 1_000_000)
+        XCTAssertGreaterThan(try daemon.metric("process_start_time_seconds"), 1_600_000_000)
     }
 
     func testRequestIdIsEchoedOrGenerated() throws {
