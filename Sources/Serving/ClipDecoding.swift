@@ -20,12 +20,16 @@ public struct DecodedWindows: Sendable {
     public var hasAudio: Bool
     public var hasVideo: Bool
     public var windows: [DecodedWindow]
+    /// Why none of the wanted streams could be used (e.g. "the video is 1x1, ..."), when that is the case.
+    public var unusableReason: String?
 
-    public init(durationSeconds: Double, hasAudio: Bool, hasVideo: Bool, windows: [DecodedWindow]) {
+    public init(durationSeconds: Double, hasAudio: Bool, hasVideo: Bool, windows: [DecodedWindow],
+                unusableReason: String? = nil) {
         self.durationSeconds = durationSeconds
         self.hasAudio = hasAudio
         self.hasVideo = hasVideo
         self.windows = windows
+        self.unusableReason = unusableReason
     }
 
     var available: Set<Modality> {

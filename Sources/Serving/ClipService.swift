@@ -141,7 +141,7 @@ public final class ClipService: Sendable {
         case .audiovisual: satisfied = used.count == 2
         }
         guard satisfied, !decoded.windows.isEmpty else {
-            return finish(.failure(unavailable(task.modality, clip: Array(decoded.available))))
+            return finish(.failure(unavailable(task.modality, clip: Array(decoded.available), reason: decoded.unusableReason)))
         }
         let rows = Self.rows(decoded.windows, using: used, crops: task.crops, keepTokens: task.isEmbed)
         // Assembly reads rows window-major with one stride, so every window must bring the same crop count.
@@ -190,8 +190,9 @@ public final class ClipService: Sendable {
         }
     }
 
-    private func unavailable(_ choice: ModalityChoice, clip: [Modality]) -> ServingError {
-        .modalityUnavailable(requested: choice, clip: clip.sorted { $0.rawValue < $1.rawValue }, model: info.modalities)
+    private func unavailable(_ choice: ModalityChoice, clip: [Modality], reason: String? = nil) -> ServingError {
+        .modalityUnavailable(requested: choice, clip: clip.sorted { $0.rawValue < $1.rawValue }, model: info.modalities,
+                             reason: reason)
     }
 
     /// Window-major rows: for each window, one row per video crop (or one audio-only row).

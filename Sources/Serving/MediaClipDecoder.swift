@@ -23,10 +23,10 @@ public struct MediaClipDecoder: ClipDecoding {
         let clip: DecodedClip
         do {
             clip = try decoder.decode(bytes, policy: policy)
-        } catch .noUsableStream {
+        } catch .noUsableStream(let why) {
             // None of the wanted streams is there: the clip has nothing this request can use, which the service
-            // reports as modality_unavailable with what the request asked for.
-            return DecodedWindows(durationSeconds: 0, hasAudio: false, hasVideo: false, windows: [])
+            // reports as modality_unavailable with what the request asked for, and why.
+            return DecodedWindows(durationSeconds: 0, hasAudio: false, hasVideo: false, windows: [], unusableReason: why)
         } catch {
             throw Self.translate(error)
         }

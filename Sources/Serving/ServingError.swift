@@ -10,7 +10,7 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     case clipTooLarge(String)
     case clipTooLong(seconds: Double, limit: Double)
     /// Neither the clip nor the model offer what the request asked for.
-    case modalityUnavailable(requested: ModalityChoice, clip: [Modality], model: [Modality])
+    case modalityUnavailable(requested: ModalityChoice, clip: [Modality], model: [Modality], reason: String? = nil)
     /// The loaded model cannot do this task (classification on a pretrained model without a head).
     case unsupportedTask(String)
     case queueFull(retryAfterSeconds: Int)
@@ -26,8 +26,9 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
         case .clipTooLarge(let why): return "the clip is too large: \(why)"
         case .clipTooLong(let seconds, let limit):
             return "the clip is \(seconds) s long; this server accepts at most \(limit) s (trim it or raise max_duration_seconds)"
-        case .modalityUnavailable(let requested, let clip, let model):
+        case .modalityUnavailable(let requested, let clip, let model, let reason):
             return "modality '\(requested.rawValue)' is not available: the clip has [\(names(clip))], the model takes [\(names(model))]"
+                + (reason.map { " (\($0))" } ?? "")
         case .unsupportedTask(let why): return why
         case .queueFull(let after): return "the inference queue is full; retry in \(after) s"
         case .deadlineExceeded(let after): return "the request waited longer than its deadline in the queue; retry in \(after) s"

@@ -96,6 +96,10 @@ final class ErrorStatusTests: SharedDaemonTestCase {
         assertError(try classify("?modality=audiovisual"), 422, "modality_unavailable")
         assertError(try Curl.run(port: port, path: "/v1/embed?modality=video", headers: ["Content-Type": "audio/wav"],
                                  bodyFile: Fixture.tone), 422, "modality_unavailable")
+        let tiny = try Curl.run(port: port, path: "/v1/classify", headers: ["Content-Type": "video/x-matroska"],
+                                bodyFile: Fixture.tiny)
+        assertError(tiny, 422, "modality_unavailable")
+        XCTAssertTrue(String(decoding: tiny.body, as: UTF8.self).contains("the video is 1x1"), "the reason reaches the client")
     }
 
     func testTheServerStillAnswersAfterAllThat() throws {

@@ -8,6 +8,8 @@ enum Fixture {
     static let long = url("long", "flac")
     /// 3 s, 160x120 testsrc H.264 + 330 Hz AAC, MP4: audio and video.
     static let clip = url("clip", "mp4")
+    /// 1 s of 1x1 gray FFV1 video, no sound (copied from MediaTests/Fixtures): too small to be a video.
+    static let tiny = url("tiny_1x1", "mkv")
 
     private static func url(_ name: String, _ ext: String) -> URL {
         Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures")!
