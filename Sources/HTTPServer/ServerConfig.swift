@@ -27,6 +27,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// Window hop for long clips; unset means the model's clip length (no overlap).
     public var hopSeconds: Double?
     public var maxDurationSeconds = 600.0
+    /// Video frame sets (windows x crops) one request may decode to, ~19 MB each at 32 frames.
+    public var maxVideoRows = 32
     /// OpenBLAS threads for the one inference thread's matrix products; unset keeps OpenBLAS's own choice
     /// (OPENBLAS_NUM_THREADS, else all cores). On a machine shared with other work, fewer can be faster.
     public var blasThreads: Int?
@@ -123,6 +125,7 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(drainTimeoutSeconds >= 0, "drain_timeout_seconds must not be negative")
         try require(hopSeconds.map { $0 > 0 } ?? true, "hop_seconds must be positive")
         try require(maxDurationSeconds > 0, "max_duration_seconds must be positive")
+        try require(maxVideoRows >= 1, "max_video_rows must be at least 1")
         try require(blasThreads.map { $0 >= 1 } ?? true, "blas_threads must be at least 1")
         try require(apiKeyFile.map { !$0.isEmpty } ?? true, "api_key_file must not be empty (leave it unset for no keys)")
         try require((tlsCert == nil) == (tlsKey == nil), "tls_cert and tls_key go together: set both for HTTPS, or neither")
@@ -185,7 +188,8 @@ extension ServerConfig {
         field("request_timeout_seconds", \.requestTimeoutSeconds), field("decode_threads", \.decodeThreads),
         field("max_pending_decodes", \.maxPendingDecodes), field("retry_after_seconds", \.retryAfterSeconds),
         field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
-        field("max_duration_seconds", \.maxDurationSeconds), field("blas_threads", \.blasThreads),
+        field("max_duration_seconds", \.maxDurationSeconds), field("max_video_rows", \.maxVideoRows),
+        field("blas_threads", \.blasThreads),
         field("log_level", \.logLevel), field("api_key_file", \.apiKeyFile),
         field("auth_exempt_paths", \.authExemptPaths), field("tls_cert", \.tlsCert), field("tls_key", \.tlsKey),
     ]

@@ -62,6 +62,9 @@ public struct MediaDecoder: Sendable {
         let starts = Windowing.starts(totalSamples: Int((info.durationSeconds * Double(policy.sampleRate)).rounded()),
                                       window: policy.windowSamples, hop: policy.hopSamples)
         var crops = [[Float]]()
+        if videoStream != nil, starts.count * policy.crops > limits.maxVideoRows {
+            throw MediaError.tooMuchVideo(windows: starts.count, crops: policy.crops, limit: limits.maxVideoRows)
+        }
         if let videoStream, let videoInput, let video = info.video {
             let times = starts.flatMap { start in
                 FrameSampling.times(windowStart: Double(start) / Double(policy.sampleRate), clipSeconds: info.durationSeconds, policy: policy)

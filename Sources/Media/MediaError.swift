@@ -11,6 +11,7 @@ public enum MediaError: Error, Equatable, CustomStringConvertible, Sendable {
     case tooLarge(bytes: Int, limit: Int)
     case frameTooLarge(width: Int, height: Int, limitPixels: Int)
     case tooManyStreams(Int, limit: Int)
+    case tooMuchVideo(windows: Int, crops: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -32,6 +33,9 @@ public enum MediaError: Error, Equatable, CustomStringConvertible, Sendable {
             return "video frames are \(width)x\(height), more than the \(limitPixels) pixel limit; scale the video down"
         case .tooManyStreams(let count, let limit):
             return "the file has \(count) streams, more than the \(limit) allowed"
+        case .tooMuchVideo(let windows, let crops, let limit):
+            return "the video needs \(windows) windows x \(crops) crops = \(windows * crops) frame sets, more than the \(limit) "
+                + "one request may decode; trim the clip or ask for 1 crop"
         }
     }
 

@@ -11,18 +11,23 @@ public struct MediaLimits: Sendable {
     public var minVideoSide: Int
     /// Streams in the container; real uploads have one or two, hundreds are a parser stress test.
     public var maxStreams: Int
+    /// Model-ready frame sets (windows x crops) one upload may decode to. Each is frames x 224 x 224 x 3 floats
+    /// (19 MB at 32 frames), so without a cap one 10-minute video with 4 crops would hold ~4.6 GB.
+    public var maxVideoRows: Int
 
     public init(
         maxBytes: Int = 64 << 20,
         maxDurationSeconds: Double = 600,
         maxPixels: Int = 4096 * 4096,
         minVideoSide: Int = 16,
-        maxStreams: Int = 16
+        maxStreams: Int = 16,
+        maxVideoRows: Int = 32
     ) {
         self.maxBytes = maxBytes
         self.maxDurationSeconds = maxDurationSeconds
         self.maxPixels = maxPixels
         self.minVideoSide = minVideoSide
         self.maxStreams = maxStreams
+        self.maxVideoRows = maxVideoRows
     }
 }

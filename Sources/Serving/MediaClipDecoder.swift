@@ -46,7 +46,7 @@ public struct MediaClipDecoder: ClipDecoding {
             return .unsupportedFormat(error.description)
         case .tooLong(let seconds, let limit):
             return .clipTooLong(seconds: seconds, limit: limit)
-        case .tooLarge, .frameTooLarge:
+        case .tooLarge, .frameTooLarge, .tooMuchVideo:
             return .clipTooLarge(error.description)
         }
     }

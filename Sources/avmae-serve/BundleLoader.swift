@@ -8,7 +8,8 @@ import Serving
 enum BundleLoader {
     static func load(_ config: ServerConfig) throws -> (InferenceBackend, ClipDecoding) {
         let model = try Model(bundle: URL(fileURLWithPath: config.bundle ?? ""))
-        let limits = MediaLimits(maxBytes: config.maxBodyBytes, maxDurationSeconds: config.maxDurationSeconds)
+        let limits = MediaLimits(maxBytes: config.maxBodyBytes, maxDurationSeconds: config.maxDurationSeconds,
+                                 maxVideoRows: config.maxVideoRows)
         return (ModelBackend(model: model),
                 MediaClipDecoder(config: model.config, limits: limits, hopSeconds: config.hopSeconds))
     }

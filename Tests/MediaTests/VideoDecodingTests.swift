@@ -100,6 +100,16 @@ final class VideoDecodingTests: XCTestCase {
         XCTAssertNotEqual(clip.windows[0].videoCrops[0], clip.windows[1].videoCrops[0])
     }
 
+    /// 25 s with 4 crops is 3 windows x 4 = 12 frame sets: refused before any frame is decoded past the cap.
+    func testVideoRowsAreCapped() throws {
+        let policy = ClipPolicy(crops: 4)
+        XCTAssertThrowsError(try MediaDecoder(limits: MediaLimits(maxVideoRows: 8)).decode(fixture("long_25s.mp4"), policy: policy)) {
+            XCTAssertEqual($0 as? MediaError, .tooMuchVideo(windows: 3, crops: 4, limit: 8))
+        }
+        XCTAssertEqual(try MediaDecoder(limits: MediaLimits(maxVideoRows: 12)).decode(fixture("long_25s.mp4"), policy: policy)
+            .windows.map(\.videoCrops.count), [4, 4, 4])
+    }
+
     /// WebM as browsers record it (written to a pipe: no duration or cues in the header) still decodes.
     func testWebMWithoutDuration() throws {
         let clip = try MediaDecoder().decode(fixture("no_duration.webm"), policy: ClipPolicy())
