@@ -7,6 +7,7 @@ final class InstallScriptTests: XCTestCase {
     private let script = Commands.repository.appendingPathComponent("deploy/install.sh").path
     private let deploy = Commands.repository.appendingPathComponent("deploy")
 
+    @discardableResult
     private func install(_ arguments: [String]) throws -> String {
         let result = try Commands.run("/bin/bash", [script] + arguments)
         XCTAssertEqual(result.status, 0, result.output)

@@ -23,7 +23,7 @@ final class RunningDaemon {
         try DemoBundle.write(to: bundle, config: config, seed: 7)
         try prepare(bundle)
         stderrFile = scratch.appendingPathComponent("stderr.log")
-        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let stdoutPipe = Pipe()
         process = Process()
         process.executableURL = try Self.binary()
