@@ -53,6 +53,22 @@ final class ClassifyEndpointTests: SharedDaemonTestCase {
         XCTAssertEqual(first["id"] as? String, try Model(bundle: daemon.bundle).labels[best.first!].mid)
     }
 
+    /// End to end against a recorded answer (Fixtures/demo-seed7-expected.json): decode, frontend, model and
+    /// scoring together, so a regression in any of them shows even where the direct-call comparison moves too.
+    func testAnswersMatchTheRecordedGolden() throws {
+        let url = Bundle.module.url(forResource: "demo-seed7-expected", withExtension: "json", subdirectory: "Fixtures")!
+        let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        for (file, type) in [(Fixture.tone, "audio/wav"), (Fixture.clip, "video/mp4")] {
+            let want = try XCTUnwrap(expected[file.lastPathComponent] as? [[Double]])
+            let labels = try XCTUnwrap(try Curl.run(port: port, path: "/v1/classify?top_k=3", headers: ["Content-Type": type],
+                                                    bodyFile: file).json["labels"] as? [[String: Any]])
+            XCTAssertEqual(labels.compactMap { $0["index"] as? Int }, want.map { Int($0[0]) }, file.lastPathComponent)
+            for (label, row) in zip(labels, want) {
+                XCTAssertEqual(try XCTUnwrap(label["score"] as? Double), row[1], accuracy: 1e-4, file.lastPathComponent)
+            }
+        }
+    }
+
     func testMultipartFileAnswersLikeTheRawBody() throws {
         let raw = try Curl.run(port: port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
                                bodyFile: Fixture.tone)
