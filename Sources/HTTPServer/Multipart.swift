@@ -8,9 +8,16 @@ enum Multipart {
         var body: ArraySlice<UInt8>
     }
 
-    enum ParseError: Error, Equatable {
+    enum ParseError: Error, Equatable, CustomStringConvertible {
         case missingBoundary
         case malformed(String)
+
+        var description: String {
+            switch self {
+            case .missingBoundary: return "the Content-Type has no boundary parameter"
+            case .malformed(let why): return why
+            }
+        }
     }
 
     /// The boundary parameter of a multipart Content-Type, unquoted.

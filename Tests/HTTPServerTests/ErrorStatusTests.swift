@@ -39,7 +39,9 @@ final class ErrorStatusTests: SharedDaemonTestCase {
                                  headers: ["Content-Type": "multipart/form-data; boundary=XyZ"],
                                  bodyFile: try multipart(name: "clip"))
         assertError(other, 400, "bad_request")
-        assertError(try classify(type: "multipart/form-data"), 400, "bad_request")  // no boundary
+        let noBoundary = try classify(type: "multipart/form-data")
+        assertError(noBoundary, 400, "bad_request")
+        XCTAssertTrue(String(decoding: noBoundary.body, as: UTF8.self).contains("no boundary parameter"), "a readable reason")
     }
 
     private func multipart(name: String) throws -> URL {
