@@ -60,6 +60,26 @@ final class GoldenParityTests: XCTestCase {
         }
     }
 
+    /// Spec Part A.3 (our decision, no upstream reference): one modality on an audio+video model runs that
+    /// modality alone, bottleneck fusion included for MBT and the joint blocks for mid-fusion. What can be checked:
+    /// it runs, says which modality it used, and gives finite outputs that differ from the two-modality answer.
+    func testOneModalityOnAnAudioVisualModel() throws {
+        let both = try run(finetuned([.audio, .video], classes: 527), prefix: "ft_av/", audio: true, video: true)
+        for (audio, video) in [(true, false), (false, true)] {
+            let one = try run(finetuned([.audio, .video], classes: 527), prefix: "ft_av/", audio: audio, video: video)
+            XCTAssertEqual(one.modalities, audio ? [.audio] : [.video])
+            let logits = try XCTUnwrap(one.logits)
+            XCTAssertEqual(logits.shape, [2, 527])
+            XCTAssertTrue(logits.data.allSatisfy(\.isFinite))
+            XCTAssertGreaterThan(relativeError(logits, both.logits!), 1e-3)
+        }
+        let config = Golden.config(.pretrained, .midFusion, [.audio, .video], width: 32, heads: 2, mlp: 64, layers: 1, joint: 1)
+        let audioOnly = try run(config, prefix: "pretrain/", audio: true, video: false)
+        XCTAssertNil(audioOnly.videoTokens)
+        XCTAssertEqual(audioOnly.audioTokens?.shape, [2, 80, 32])
+        XCTAssertGreaterThan(relativeError(audioOnly.audioTokens!, try io.tensor("outputs/pretrain/encoder_tokens/spectrogram")), 1e-3)
+    }
+
     func testFloat64ReferenceAgrees() throws {
         let ref = try Golden.file("ref_f64.safetensors")
         let out = try run(finetuned([.audio, .video], classes: 527), prefix: "ft_av/", audio: true, video: true)

@@ -23,7 +23,7 @@ struct MBTEncoder: Encoder {
         // anyway so its shape is checked and the loader does not refuse it as unknown.
         let z = fuses || w.store.has(w.path("bottleneck")) ? try w("bottleneck", shape: [1, n, d], as: n, d).matrix : nil
         bottleneck = fuses ? z : nil
-        fusionLayer = config.modalities.count == 2 ? config.fusionLayer : config.numLayers
+        fusionLayer = fuses ? config.fusionLayer : config.numLayers
         norm = try LayerNorm(t.scope("encoder_norm"), dim: d)
     }
 
