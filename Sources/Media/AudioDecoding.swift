@@ -34,9 +34,9 @@ enum AudioDecoding {
         var samples = [Float]()
         samples.reserveCapacity(min(maxSamples, file.frames * sampleRate / max(file.sampleRate, 1) + 1024))
         let blockFrames = 16384
-        var block = [Float](repeating: 0, count: blockFrames * file.channels)
+        let block = try CBuffer<Float>(count: blockFrames * file.channels)
         while true {
-            let n = try file.read(into: &block, frames: blockFrames)
+            let n = try file.read(into: block, frames: blockFrames)
             guard n > 0 else { break }
             try resampler.convert(interleaved: block, frames: n, appendingTo: &samples)
             try Sink.checkLength(samples.count, sampleRate: sampleRate, limits: limits)

@@ -24,22 +24,23 @@ struct CropResize {
         let rows = Self.taps(crop: cropSize, start: (resizedHeight - cropSize) / 2, resized: resizedHeight, source: shownHeight)
         let columns = Self.taps(crop: cropSize, start: (resizedWidth - cropSize) / 2, resized: resizedWidth, source: shownWidth)
 
-        let pixels = image.pixels.span
-        var out = output.mutableSpan
-        var o = offset
-        for row in rows {
-            let top = rowTerm[row.lower], bottom = rowTerm[row.upper]
-            for column in columns {
-                let left = columnTerm[column.lower], right = columnTerm[column.upper]
-                for channel in 0..<3 {
-                    let topLeft = Float(pixels[top + left + channel]), topRight = Float(pixels[top + right + channel])
-                    let bottomLeft = Float(pixels[bottom + left + channel]), bottomRight = Float(pixels[bottom + right + channel])
-                    let upper = topLeft + (topRight - topLeft) * column.weight
-                    let lower = bottomLeft + (bottomRight - bottomLeft) * column.weight
-                    let value = upper + (lower - upper) * row.weight
-                    let byte = Float(UInt8(min(max(value, 0), 255)))
-                    out[o] = byte / 255 * 2 - 1
-                    o += 1
+        image.withPixels { pixels in
+            var out = output.mutableSpan
+            var o = offset
+            for row in rows {
+                let top = rowTerm[row.lower], bottom = rowTerm[row.upper]
+                for column in columns {
+                    let left = columnTerm[column.lower], right = columnTerm[column.upper]
+                    for channel in 0..<3 {
+                        let topLeft = Float(pixels[top + left + channel]), topRight = Float(pixels[top + right + channel])
+                        let bottomLeft = Float(pixels[bottom + left + channel]), bottomRight = Float(pixels[bottom + right + channel])
+                        let upper = topLeft + (topRight - topLeft) * column.weight
+                        let lower = bottomLeft + (bottomRight - bottomLeft) * column.weight
+                        let value = upper + (lower - upper) * row.weight
+                        let byte = Float(UInt8(min(max(value, 0), 255)))
+                        out[o] = byte / 255 * 2 - 1
+                        o += 1
+                    }
                 }
             }
         }
@@ -65,7 +66,7 @@ struct CropResize {
     /// Rotation by quarter turns counter-clockwise, as index arithmetic: shown (y, x) reads stored
     /// 90: (x, W-1-y); 180: (H-1-y, W-1-x); 270: (H-1-x, y), with W, H the stored size.
     static func rotatedOffsets(_ image: RGBImage, rotation: Int, shownWidth: Int, shownHeight: Int) -> ([Int], [Int]) {
-        let rowBytes = image.width * 3
+        let rowBytes = image.rowBytes
         let w = image.width, h = image.height
         switch rotation {
         case 90:

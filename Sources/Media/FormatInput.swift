@@ -6,7 +6,7 @@ import CFFmpeg
 /// body is refused as an unknown format instead of being parsed by one of FFmpeg's hundreds of demuxers.
 final class FormatInput {
     /// Demuxer names as FFmpeg spells them (each matches one element of a demuxer's comma-separated name).
-    static let allowedFormats = "mov,mp4,m4a,3gp,matroska,webm,wav,w64,flac,mp3,ogg,aac,aiff,caf"
+    static let allowedFormats = "mov,mp4,m4a,3gp,matroska,webm,avi,mpegts,mpeg,wav,w64,flac,mp3,ogg,aac,aiff,caf"
 
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private var io: UnsafeMutablePointer<AVIOContext>?

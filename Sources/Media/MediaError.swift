@@ -18,7 +18,7 @@ public enum MediaError: Error, Equatable, CustomStringConvertible, Sendable {
         case .empty:
             return "the upload is empty: send the audio or video file as the request body"
         case .unsupportedFormat(let detail):
-            return "unsupported format (\(detail)); send WAV, FLAC, MP3, OGG, M4A, MP4, MOV, MKV or WebM"
+            return "unsupported format (\(detail)); send WAV, FLAC, MP3, OGG, M4A, MP4, MOV, MKV, WebM, AVI or MPEG-TS"
         case .noUsableStream(let detail):
             return "no usable stream: \(detail)"
         case .corrupt(let detail):

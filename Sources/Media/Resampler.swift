@@ -7,6 +7,8 @@ import CFFmpeg
 /// uses swresample's windowed-sinc filter (32 taps at the default `filter_size`), not linear interpolation.
 final class Resampler {
     private var context: OpaquePointer?
+    /// swr_convert's destination, reused across calls: a padded C buffer, never the growing Swift output array.
+    private var scratch: CBuffer<Float>?
     /// Real audio lives between telephone 1 kHz and studio 384 kHz. The bound matters: swresample sizes its
     /// filter bank by the rate ratio, and a header claiming 2 GHz (found by the fuzzer) asks for 2 GB.
     static let acceptedRates = 1000...384_000
@@ -60,14 +62,10 @@ final class Resampler {
     }
 
     /// Appends the resampled samples of `frames` interleaved frames.
-    func convert(interleaved samples: [Float], frames: Int, appendingTo output: inout [Float]) throws(MediaError) {
+    func convert(interleaved samples: CBuffer<Float>, frames: Int, appendingTo output: inout [Float]) throws(MediaError) {
         precondition(samples.count >= frames * inputChannels, "interleaved buffer shorter than its frame count")
-        var failure: MediaError?
-        samples.withUnsafeBytes { raw in
-            var plane: UnsafePointer<UInt8>? = raw.bindMemory(to: UInt8.self).baseAddress
-            do throws(MediaError) { try run(input: &plane, count: frames, appendingTo: &output) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        var plane: UnsafePointer<UInt8>? = UnsafeRawPointer(samples.pointer).assumingMemoryBound(to: UInt8.self)
+        try run(input: &plane, count: frames, appendingTo: &output)
     }
 
     /// Appends what the filter still holds once the input has ended.
@@ -79,14 +77,10 @@ final class Resampler {
                      appendingTo output: inout [Float]) throws(MediaError) {
         let capacity = Int(try check(swr_get_out_samples(context, Int32(count))))
         guard capacity > 0 else { return }
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: capacity))
-        let written = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            var plane: UnsafeMutablePointer<UInt8>? = UnsafeMutableRawPointer(buffer.baseAddress! + start)
-                .assumingMemoryBound(to: UInt8.self)
-            return swr_convert(context, &plane, Int32(capacity), input, Int32(count))
-        }
-        output.removeLast(capacity - Int(max(0, written)))
-        try check(written)
+        if (scratch?.count ?? 0) < capacity { scratch = try CBuffer(count: capacity) }
+        guard let scratch else { return }
+        var plane: UnsafeMutablePointer<UInt8>? = UnsafeMutableRawPointer(scratch.pointer).assumingMemoryBound(to: UInt8.self)
+        let written = try check(swr_convert(context, &plane, Int32(capacity), input, Int32(count)))
+        scratch.append(first: Int(written), to: &output)
     }
 }

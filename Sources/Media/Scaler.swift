@@ -1,10 +1,26 @@
 import CFFmpeg
 
-/// A decoded picture as packed 8-bit RGB, in stored (unrotated) orientation. Row stride is `width * 3`.
-struct RGBImage {
-    var width = 0
-    var height = 0
-    var pixels: [UInt8] = []
+/// A decoded picture as packed 8-bit RGB, in stored (unrotated) orientation, laid out as swscale needs its
+/// destination: rows `rowBytes` apart (a multiple of 64, not `width * 3`) in a padded `CBuffer`.
+final class RGBImage {
+    private(set) var width = 0
+    private(set) var height = 0
+    private(set) var rowBytes = 0
+    fileprivate private(set) var buffer: CBuffer<UInt8>?
+
+    /// Reuses the buffer while the size stays the same, which it does for every frame of one stream.
+    fileprivate func reshape(width: Int, height: Int) throws(MediaError) {
+        guard width != self.width || height != self.height || buffer == nil else { return }
+        let rowBytes = (width * 3 + GuardPages.alignment - 1) & ~(GuardPages.alignment - 1)
+        buffer = try CBuffer(count: rowBytes * height)
+        (self.width, self.height, self.rowBytes) = (width, height, rowBytes)
+    }
+
+    /// Pixel (x, y)'s red byte is at `y * rowBytes + x * 3`.
+    func withPixels<R>(_ body: (Span<UInt8>) -> R) -> R {
+        guard let buffer else { return body(Span()) }
+        return buffer.withElements(rowBytes * height, body)
+    }
 }
 
 /// libswscale: converts decoded frames of any pixel format to packed RGB24 at their own size.
@@ -31,16 +47,10 @@ final class Scaler {
         guard context != nil else { throw MediaError.unsupportedFormat("cannot convert pixel format \(format.rawValue) to RGB") }
         try applyColorspace(of: frame)
 
-        image.width = Int(width)
-        image.height = Int(height)
-        let byteCount = Int(width) * Int(height) * 3
-        if image.pixels.count != byteCount { image.pixels = [UInt8](repeating: 0, count: byteCount) }
-        let rows = image.pixels.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            var plane: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            var stride = width * 3
-            return sws_scale(context, frame.data, frame.lineSizes, 0, height, &plane, &stride)
-        }
-        try check(rows)
+        try image.reshape(width: Int(width), height: Int(height))
+        var plane: UnsafeMutablePointer<UInt8>? = image.buffer?.pointer
+        var stride = Int32(image.rowBytes)
+        try check(sws_scale(context, frame.data, frame.lineSizes, 0, height, &plane, &stride))
     }
 
     /// YUV -> RGB with the matrix the frame declares (BT.601 when unspecified, as FFmpeg's own tools assume)

@@ -35,9 +35,9 @@ final class SoundFile {
     var frames: Int { Int(info.frames) }
 
     /// Reads up to `frames` interleaved float32 frames into the start of `buffer`; returns how many it read.
-    func read(into buffer: inout [Float], frames: Int) throws(MediaError) -> Int {
+    func read(into buffer: CBuffer<Float>, frames: Int) throws(MediaError) -> Int {
         precondition(buffer.count >= frames * channels, "read buffer shorter than the frames asked for")
-        let got = buffer.withUnsafeMutableBufferPointer { sf_readf_float(handle, $0.baseAddress, sf_count_t(frames)) }
+        let got = sf_readf_float(handle, buffer.pointer, sf_count_t(frames))
         try check(sf_error(handle), .sndfile)
         return Int(got)
     }

@@ -10,6 +10,7 @@ final class VideoDecodingTests: XCTestCase {
         let cases: [(String, hasAudio: Bool, codec: String)] = [
             ("bars_h264_aac.mp4", true, "h264"), ("bars_h264_aac.mov", true, "h264"), ("bars_h264_vorbis.mkv", true, "h264"),
             ("bars_vp9_opus.webm", true, "vp9"), ("bars_no_audio.mp4", false, "h264"),
+            ("bars_mpeg4_mp3.avi", true, "mpeg4"), ("bars_h264_aac.ts", true, "h264"),
         ]
         for (name, hasAudio, codec) in cases {
             let clip = try MediaDecoder().decode(fixture(name), policy: ClipPolicy())

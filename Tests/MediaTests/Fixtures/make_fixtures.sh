@@ -82,4 +82,18 @@ header = data.find(b"IHDR")                      # PNG IHDR: width, height (uint
 data[header + 4:header + 12] = (16000).to_bytes(4, "big") * 2
 open("declared_16000x16000.mov", "wb").write(data)
 PY
+# Shapes that crashed the daemon (issue 11: swscale wrote past a width*3-stride destination, heap corruption):
+# testsrc2 as phones and odd encoders write it, kept short and coarse to stay small. Regression fixtures for
+# the padded, 64-byte-aligned RGB destination; the test also decodes them with guard pages after every buffer.
+ff -f lavfi -i "testsrc2=s=360x640:r=25" -t 0.5 $x264 -crf 35 regress_h264_360x640.mp4
+ff -f lavfi -i "testsrc2=s=360x640:r=25" $(sine 44100 2 0.5) -map 0:v -map 1:a -t 0.5 $x264 -crf 35 -c:a aac -b:a 32k unrotated.mp4
+ff -i unrotated.mp4 -c copy -metadata:s:v:0 rotate=90 regress_h264_360x640_rotated_audio.mp4
+rm unrotated.mp4
+ff -f lavfi -i "testsrc2=s=1080x1920:r=30" -t 0.2 $x264 -crf 40 regress_h264_1080x1920.mp4
+ff -f lavfi -i "testsrc2=s=361x203:r=25" -t 0.5 -c:v libx264 -preset veryfast -pix_fmt yuv420p -crf 35 regress_h264_361x203.mp4
+ff -f lavfi -i "testsrc2=s=200x720:r=25" -t 0.5 -c:v libvpx-vp9 -b:v 100k -deadline realtime regress_vp9_200x720.webm
+# Containers people have that were refused before: AVI (MPEG-4 Part 2 + MP3) and MPEG-TS (H.264 + AAC).
+ff -filter_complex "$bars" $(sine 44100 2 1) -map '[v]' -map 0:a -t 1 -c:v mpeg4 -q:v 8 -c:a libmp3lame -b:a 32k bars_mpeg4_mp3.avi
+ff -filter_complex "$bars" $(sine 48000 2 1) -map '[v]' -map 0:a -t 1 $x264 -c:a aac -b:a 32k bars_h264_aac.ts
+
 ls -l
