@@ -107,7 +107,7 @@ public final class Model: @unchecked Sendable {
             let count = PatchGeometry.videoTokens(frames: t)
             ws.videoTokens.reserve(batch * (count + extra) * d)
             let x = TokenBatch(ws.videoTokens, batch: batch, tokens: count, dim: d)
-            frames.data.withUnsafeBufferPointer { embed($0, batch: batch, count: t, into: x, ws) }
+            embed(frames, batch: batch, into: x, ws)
             tokens[.video] = x
         }
 
@@ -156,6 +156,9 @@ public final class Model: @unchecked Sendable {
             guard f.shape.count == 5, f.shape[0] > 0, f.shape[1] >= 2, f.shape[1] % 2 == 0,
                   f.shape[2] == size, f.shape[3] == size, f.shape[4] == 3 else {
                 throw ModelError.badShape(input: "frames", expected: "(batch, T even >= 2, \(size), \(size), 3)", found: f.shape)
+            }
+            if case .bytes(let shape, let bytes) = f, bytes.count != shape.reduce(1, *) {
+                throw ModelError.badShape(input: "frames", expected: "\(shape.reduce(1, *)) bytes for \(shape)", found: [bytes.count])
             }
             sizes.append(f.shape[0])
         }

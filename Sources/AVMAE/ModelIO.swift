@@ -1,22 +1,32 @@
 /// What a caller hands the model. Audio comes either as a waveform (through the bundle's log-mel frontend) or
-/// as an already-normalised spectrogram (upstream's model input); video as frames in [-1, 1].
+/// as an already-normalised spectrogram (upstream's model input); video as 8-bit or [-1, 1] frames.
 public struct ModelInput: Sendable {
     /// (batch, samples) at frontend.sample_rate
     public var waveform: Tensor?
     /// (batch, frames, mel) or (batch, frames, mel, 1), after normalisation
     public var spectrogram: Tensor?
-    /// (batch, T, 224, 224, 3) RGB in [-1, 1], T even
-    public var frames: Tensor?
+    /// (batch, T, 224, 224, 3) RGB, T even
+    public var frames: Frames?
 
-    public init(waveform: Tensor? = nil, spectrogram: Tensor? = nil, frames: Tensor? = nil) {
+    public init(waveform: Tensor? = nil, spectrogram: Tensor? = nil, frames: Frames? = nil) {
         self.waveform = waveform
         self.spectrogram = spectrogram
         self.frames = frames
     }
+}
 
-    /// upstream's conversion of uint8 pixels: float32(u8) / 255 * 2 - 1, evaluated in float32 left to right.
-    public static func framesFromBytes(_ bytes: [UInt8], shape: [Int]) -> Tensor {
-        Tensor(shape: shape, data: bytes.map { Float($0) / 255 * 2 - 1 })
+/// Video frames as decoding gives them (bytes) or as upstream's model takes them (float32 in [-1, 1]). Bytes are
+/// a quarter of the memory from the decoder through the batch; the tubelet embedding converts each as it reads it,
+/// with upstream's float32(u8) / 255 * 2 - 1 evaluated left to right, so both forms give the same numbers.
+public enum Frames: Sendable {
+    case bytes(shape: [Int], [UInt8])
+    case floats(Tensor)
+
+    public var shape: [Int] {
+        switch self {
+        case .bytes(let shape, _): return shape
+        case .floats(let tensor): return tensor.shape
+        }
     }
 }
 

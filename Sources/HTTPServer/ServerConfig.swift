@@ -27,8 +27,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// Window hop for long clips; unset means the model's clip length (no overlap).
     public var hopSeconds: Double?
     public var maxDurationSeconds = 600.0
-    /// Video frame sets (windows x crops) one request may decode to, ~19 MB each at 32 frames.
-    public var maxVideoRows = 32
+    /// Video frame sets (windows x crops) one request may decode to, 4.8 MB of bytes each at 32 frames.
+    public var maxVideoRows = 128
     /// OpenBLAS threads for the one inference thread's matrix products; unset keeps OpenBLAS's own choice
     /// (OPENBLAS_NUM_THREADS, else all cores). On a machine shared with other work, fewer can be faster.
     public var blasThreads: Int?

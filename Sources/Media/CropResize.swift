@@ -1,17 +1,18 @@
 /// Turns one stored RGB picture into one model frame (spec Part A.4): rotate as the display matrix says,
-/// resize so the short side is `resizeShort` (the long side floor(long * short' / short)), centre-crop
-/// `cropSize` at offset floor((side - crop) / 2), and scale to [-1, 1].
+/// resize so the short side is `resizeShort` (the long side floor(long * short' / short)), and centre-crop
+/// `cropSize` at offset floor((side - crop) / 2).
 ///
 /// The resize is tf.image.resize's bilinear without anti-aliasing (half-pixel centres, two taps per axis,
 /// float32 arithmetic in TensorFlow's order), whose float result DMVR casts back to uint8 (truncating) before
-/// `float32(u8) / 255 * 2 - 1`. Only the cropped pixels are computed, and rotation is folded into the source
+/// `float32(u8) / 255 * 2 - 1`. That last step belongs to the model (its tubelet embedding reads the bytes), so
+/// frames stay 8-bit, a quarter of the memory, until then. Only the cropped pixels are computed, and rotation is folded into the source
 /// indexing, so the picture is read once and never copied.
 struct CropResize {
     let resizeShort: Int
     let cropSize: Int
 
-    /// Writes `cropSize * cropSize * 3` floats at `offset` into `output` (row-major, RGB interleaved).
-    func callAsFunction(_ image: RGBImage, rotation: Int, into output: inout [Float], at offset: Int) {
+    /// Writes `cropSize * cropSize * 3` bytes at `offset` into `output` (row-major, RGB interleaved).
+    func callAsFunction(_ image: RGBImage, rotation: Int, into output: inout [UInt8], at offset: Int) {
         let turned = rotation == 90 || rotation == 270
         let shownWidth = turned ? image.height : image.width
         let shownHeight = turned ? image.width : image.height
@@ -37,8 +38,7 @@ struct CropResize {
                         let upper = topLeft + (topRight - topLeft) * column.weight
                         let lower = bottomLeft + (bottomRight - bottomLeft) * column.weight
                         let value = upper + (lower - upper) * row.weight
-                        let byte = Float(UInt8(min(max(value, 0), 255)))
-                        out[o] = byte / 255 * 2 - 1
+                        out[o] = UInt8(min(max(value, 0), 255))
                         o += 1
                     }
                 }

@@ -31,9 +31,9 @@ public struct ClipWindow: Sendable {
     /// Exactly `windowSamples` mono samples at the policy's rate, looped if the source is shorter; nil when
     /// audio was not wanted or the file has none.
     public let waveform: [Float]?
-    /// One entry per temporal crop, each [frames, crop, crop, 3] row-major RGB in [-1, 1]; empty when video was
-    /// not wanted or the file has none.
-    public let videoCrops: [[Float]]
+    /// One entry per temporal crop, each [frames, crop, crop, 3] row-major 8-bit RGB (the model maps a byte u to
+    /// u / 255 * 2 - 1 as it reads it); empty when video was not wanted or the file has none.
+    public let videoCrops: [[UInt8]]
 }
 
 /// A whole upload, cut into windows.

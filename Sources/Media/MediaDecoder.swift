@@ -61,7 +61,7 @@ public struct MediaDecoder: Sendable {
 
         let starts = Windowing.starts(totalSamples: Int((info.durationSeconds * Double(policy.sampleRate)).rounded()),
                                       window: policy.windowSamples, hop: policy.hopSamples)
-        var crops = [[Float]]()
+        var crops = [[UInt8]]()
         if videoStream != nil, starts.count * policy.crops > limits.maxVideoRows {
             throw MediaError.tooMuchVideo(windows: starts.count, crops: policy.crops, limit: limits.maxVideoRows)
         }

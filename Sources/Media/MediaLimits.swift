@@ -11,8 +11,9 @@ public struct MediaLimits: Sendable {
     public var minVideoSide: Int
     /// Streams in the container; real uploads have one or two, hundreds are a parser stress test.
     public var maxStreams: Int
-    /// Model-ready frame sets (windows x crops) one upload may decode to. Each is frames x 224 x 224 x 3 floats
-    /// (19 MB at 32 frames), so without a cap one 10-minute video with 4 crops would hold ~4.6 GB.
+    /// Model-ready frame sets (windows x crops) one upload may decode to. Each is frames x 224 x 224 x 3 bytes
+    /// (4.8 MB at 32 frames), so the default holds at most ~620 MB; without a cap one 10-minute video with 4 crops
+    /// would hold ~1.2 GB.
     public var maxVideoRows: Int
 
     public init(
@@ -21,7 +22,7 @@ public struct MediaLimits: Sendable {
         maxPixels: Int = 4096 * 4096,
         minVideoSide: Int = 16,
         maxStreams: Int = 16,
-        maxVideoRows: Int = 32
+        maxVideoRows: Int = 128
     ) {
         self.maxBytes = maxBytes
         self.maxDurationSeconds = maxDurationSeconds

@@ -24,11 +24,11 @@ struct VideoSampling {
         var frame: Int
     }
 
-    /// `times[c][k]` is when crop c's frame k is shown; returns each crop as [frames, crop, crop, 3].
+    /// `times[c][k]` is when crop c's frame k is shown; returns each crop as [frames, crop, crop, 3] bytes.
     /// `expectedEnd`, the stream's declared length, turns pictures that stop well before it into `truncated`.
-    func callAsFunction(_ input: FormatInput, times: [[Double]], expectedEnd: Double?) throws(MediaError) -> [[Float]] {
+    func callAsFunction(_ input: FormatInput, times: [[Double]], expectedEnd: Double?) throws(MediaError) -> [[UInt8]] {
         let plane = resize.cropSize * resize.cropSize * 3
-        var outputs = times.map { [Float](repeating: 0, count: $0.count * plane) }
+        var outputs = times.map { [UInt8](repeating: 0, count: $0.count * plane) }
         let targets = times.enumerated().flatMap { c, frames in
             frames.enumerated().map { k, t in Target(time: t, crop: c, frame: k) }
         }.sorted { $0.time < $1.time }

@@ -5,9 +5,9 @@ public struct DecodedWindow: Sendable {
     public var index: Int
     public var startSeconds: Double
     public var waveform: [Float]?    // (windowSamples)
-    public var videoCrops: [[Float]] // crops x (frames, 224, 224, 3)
+    public var videoCrops: [[UInt8]] // crops x (frames, 224, 224, 3) 8-bit RGB
 
-    public init(index: Int, startSeconds: Double, waveform: [Float]?, videoCrops: [[Float]]) {
+    public init(index: Int, startSeconds: Double, waveform: [Float]?, videoCrops: [[UInt8]]) {
         self.index = index
         self.startSeconds = startSeconds
         self.waveform = waveform

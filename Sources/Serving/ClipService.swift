@@ -66,7 +66,7 @@ public final class ClipService: Sendable {
     public func warmUp() throws {
         let modalities = Set(info.modalities)
         let row = BatchRow(waveform: modalities.contains(.audio) ? [Float](repeating: 0, count: info.windowSamples) : nil,
-                           frames: modalities.contains(.video) ? [Float](repeating: 0, count: info.videoRowLength) : nil,
+                           frames: modalities.contains(.video) ? [UInt8](repeating: 0, count: info.videoRowLength) : nil,
                            keepTokens: false)
         let done = DispatchSemaphore(value: 0)
         let outcome = ResultBox()

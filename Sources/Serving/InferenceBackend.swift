@@ -13,7 +13,7 @@ public struct ModelInfo: Sendable {
     public var parameterCount: Int
     /// Waveform samples per window, the audio row length. // (samples)
     public var windowSamples: Int
-    /// Values in one video crop. // (frames * 224 * 224 * 3)
+    /// Bytes in one video crop. // (frames * 224 * 224 * 3)
     public var videoRowLength: Int
 
     public var hasHead: Bool { numClasses > 0 && labelSet != .none }
@@ -38,11 +38,11 @@ public struct ModelInfo: Sendable {
 /// One model input row: one window (and one crop) of one clip.
 public struct BatchRow: Sendable {
     public var waveform: [Float]?  // (windowSamples)
-    public var frames: [Float]?    // (frames, 224, 224, 3) in [-1, 1]
+    public var frames: [UInt8]?    // (frames, 224, 224, 3) 8-bit RGB
     /// Copy the encoder tokens out for this row (embedding requests); classification only needs logits.
     public var keepTokens: Bool
 
-    public init(waveform: [Float]?, frames: [Float]?, keepTokens: Bool) {
+    public init(waveform: [Float]?, frames: [UInt8]?, keepTokens: Bool) {
         self.waveform = waveform
         self.frames = frames
         self.keepTokens = keepTokens

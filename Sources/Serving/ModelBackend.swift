@@ -50,7 +50,7 @@ final class ModelSession: InferenceSession {
         if kind != .audio {
             let side = ModelBackend.cropSize
             // (B, T, 224, 224, 3)
-            input.frames = Tensor(shape: [batch, config.frames, side, side, 3], data: rows.flatMap { $0.frames! })
+            input.frames = .bytes(shape: [batch, config.frames, side, side, 3], rows.flatMap { $0.frames! })
         }
         let output = try model.run(input, workspace: workspace)
         return (0..<batch).map { b in

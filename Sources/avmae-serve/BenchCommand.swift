@@ -96,7 +96,7 @@ struct BenchCommand: ParsableCommand {
                                                    data: noise(batch * c.spectrogramFrames * c.frontend.melBins)))
             (tokens, patch) = (c.audioTokens, 256)
         } else {
-            input = ModelInput(frames: Tensor(shape: [batch, c.frames, 224, 224, 3], data: noise(batch * c.frames * 224 * 224 * 3)))
+            input = ModelInput(frames: .floats(Tensor(shape: [batch, c.frames, 224, 224, 3], data: noise(batch * c.frames * 224 * 224 * 3))))
             (tokens, patch) = (c.videoTokens, 1536)
         }
         let rssBefore = Memory.residentMiB()

@@ -52,8 +52,8 @@ struct RunCommand: ParsableCommand {
         }
         if let frames {
             switch try NumpyArray.read(URL(fileURLWithPath: frames)) {
-            case .float(let t): input.frames = t
-            case .uint8(let shape, let bytes): input.frames = ModelInput.framesFromBytes(bytes, shape: shape)
+            case .float(let t): input.frames = .floats(t)
+            case .uint8(let shape, let bytes): input.frames = .bytes(shape: shape, bytes)
             }
         }
         let output = try bundle.run(input, workspace: bundle.makeWorkspace())

@@ -108,7 +108,7 @@ final class BundleValidationTests: XCTestCase {
         let model = try Model(bundle: dir)
         let ws = model.makeWorkspace()
         XCTAssertThrowsError(try model.run(ModelInput(), workspace: ws)) { XCTAssertEqual($0 as? ModelError, .noInput) }
-        XCTAssertThrowsError(try model.run(ModelInput(frames: Tensor(zeros: [1, 2, 224, 224, 3])), workspace: ws)) {
+        XCTAssertThrowsError(try model.run(ModelInput(frames: .floats(Tensor(zeros: [1, 2, 224, 224, 3]))), workspace: ws)) {
             XCTAssertEqual($0 as? ModelError, .unsupportedModality(.video, model: [.audio]))
         }
         XCTAssertThrowsError(try model.run(ModelInput(spectrogram: Tensor(zeros: [1, 100, 64])), workspace: ws)) {

@@ -6,13 +6,13 @@ final class GoldenParityTests: XCTestCase {
     var params: SafeTensorsFile!
     var io: SafeTensorsFile!
     var spectrogram: Tensor!
-    var frames: Tensor!
+    var frames: Frames!
 
     override func setUpWithError() throws {
         params = try Golden.file("params.safetensors")
         io = try Golden.file("io.safetensors")
         spectrogram = try io.tensor("inputs/spectrogram")  // (2, 160, 128, 1)
-        frames = ModelInput.framesFromBytes(try io.bytes("inputs/rgb4_uint8"), shape: [2, 4, 224, 224, 3])
+        frames = .bytes(shape: [2, 4, 224, 224, 3], try io.bytes("inputs/rgb4_uint8"))
     }
 
     func run(_ config: ModelConfig, prefix: String, head: String? = nil, audio: Bool, video: Bool) throws -> ModelOutput {

@@ -42,7 +42,9 @@ final class RunCommandTests: XCTestCase {
         let bundle = try Golden.bundle(params: params, prefix: "ft_av/", config: config)
         defer { try? FileManager.default.removeItem(at: bundle) }
         try NumpyArray.write(try io.tensor("inputs/spectrogram"), to: work.appendingPathComponent("spec.npy"))
-        try NumpyArray.write(ModelInput.framesFromBytes(try io.bytes("inputs/rgb4_uint8"), shape: [2, 4, 224, 224, 3]),
+        // Floats here (upstream's own conversion, done in the test); the golden tests feed the same pixels as bytes.
+        let pixels = try io.bytes("inputs/rgb4_uint8").map { Float($0) / 255 * 2 - 1 }
+        try NumpyArray.write(Tensor(shape: [2, 4, 224, 224, 3], data: pixels),
                              to: work.appendingPathComponent("frames.npy"))
         let out = work.appendingPathComponent("out.safetensors")
         try cli(["run", "--model", bundle.path, "--spectrogram", work.appendingPathComponent("spec.npy").path,

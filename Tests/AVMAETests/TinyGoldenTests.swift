@@ -12,8 +12,8 @@ final class TinyGoldenTests: XCTestCase {
         let dir = URL(fileURLWithPath: root).appendingPathComponent("tiny")
         let params = try Golden.file("params.safetensors", in: dir), io = try Golden.file("io.safetensors", in: dir)
         let spectrogram = try io.tensor("inputs/spectrogram")  // (2, 1000, 128, 1)
-        let rgb16 = ModelInput.framesFromBytes(try io.bytes("inputs/rgb16_uint8"), shape: [2, 16, 224, 224, 3])
-        let rgb32 = ModelInput.framesFromBytes(try io.bytes("inputs/rgb32_uint8"), shape: [2, 32, 224, 224, 3])
+        let rgb16 = Frames.bytes(shape: [2, 16, 224, 224, 3], try io.bytes("inputs/rgb16_uint8"))
+        let rgb32 = Frames.bytes(shape: [2, 32, 224, 224, 3], try io.bytes("inputs/rgb32_uint8"))
 
         func run(_ config: ModelConfig, _ prefix: String, head: String? = nil, _ input: ModelInput) throws -> ModelOutput {
             let bundle = try Golden.bundle(params: params, prefix: prefix, headPrefix: head, config: config)

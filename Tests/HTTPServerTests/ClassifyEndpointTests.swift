@@ -15,7 +15,7 @@ final class ClassifyEndpointTests: SharedDaemonTestCase {
             input.waveform = Tensor(shape: [1, waveform.count], data: waveform)
         }
         if want.contains(.video), let crop = window.videoCrops.first {
-            input.frames = Tensor(shape: [1, model.config.frames, 224, 224, 3], data: crop)
+            input.frames = .bytes(shape: [1, model.config.frames, 224, 224, 3], crop)
         }
         let output = try model.run(input, workspace: model.makeWorkspace())
         return model.scores(logits: try XCTUnwrap(output.logits)).data

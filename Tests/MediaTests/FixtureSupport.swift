@@ -36,10 +36,11 @@ func peakFrequency(_ samples: [Float], sampleRate: Int) -> Int {
     return best.frequency
 }
 
-/// The RGB value in [-1, 1] at (row, column) of frame `frame` in a [frames, size, size, 3] crop.
-func pixel(_ crop: [Float], frame: Int, row: Int, column: Int, size: Int = 224) -> [Float] {
+/// The RGB value at (row, column) of frame `frame` in a [frames, size, size, 3] byte crop, mapped to [-1, 1] as the
+/// model maps it.
+func pixel(_ crop: [UInt8], frame: Int, row: Int, column: Int, size: Int = 224) -> [Float] {
     let base = ((frame * size + row) * size + column) * 3
-    return Array(crop[base..<base + 3])
+    return crop[base..<base + 3].map { Float($0) / 255 * 2 - 1 }
 }
 
 func assertColour(_ actual: [Float], _ expected: [Float], tolerance: Float = 0.15, _ message: String = "",

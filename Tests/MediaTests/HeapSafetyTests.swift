@@ -19,7 +19,6 @@ final class HeapSafetyTests: XCTestCase {
                 XCTAssertEqual(frames.count, crops, name)
                 for crop in frames {
                     XCTAssertEqual(crop.count, 16 * 224 * 224 * 3, name)
-                    XCTAssertTrue(crop.allSatisfy { $0 >= -1 && $0 <= 1 }, name)
                     // testsrc2 is busy everywhere: a crop of one colour would mean the rows were read wrongly.
                     XCTAssertGreaterThan(Set(crop.prefix(224 * 224 * 3)).count, 50, name)
                 }

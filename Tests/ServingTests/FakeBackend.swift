@@ -31,7 +31,7 @@ struct FakeBackend: InferenceBackend {
             backend.onBatch(rows.count)
             if backend.failing { throw Failure() }
             return rows.map { row in
-                let base = (row.waveform?.first ?? 0) + (row.frames?.first ?? 0)
+                let base = (row.waveform?.first ?? 0) + Float(row.frames?.first ?? 0) / 2
                 let logits = (0..<backend.info.numClasses).map { base * Float($0 + 1) }
                 let tokens = row.keepTokens ? [Modality.audio: TokenMatrix(rows: 1, cols: 2, data: [base, -base])] : [:]
                 return RowOutput(logits: logits, tokens: tokens)
@@ -41,7 +41,7 @@ struct FakeBackend: InferenceBackend {
 }
 
 /// A decoder stand-in: the bytes are the first sample of each window's waveform; video is one crop per
-/// requested crop, whose first value is 0.5.
+/// requested crop, whose first byte is 1 (which the fake backend reads as 0.5).
 struct FakeDecoder: ClipDecoding {
     var hasVideo = false
 
@@ -51,7 +51,7 @@ struct FakeDecoder: ClipDecoding {
             DecodedWindow(index: index, startSeconds: Double(index),
                           waveform: want.contains(.audio) ? [Float(byte), 0, 0, 0] : nil,
                           videoCrops: hasVideo && want.contains(.video)
-                              ? Array(repeating: [0.5, 0], count: crops.rawValue) : [])
+                              ? Array(repeating: [1, 0], count: crops.rawValue) : [])
         }
         return DecodedWindows(durationSeconds: Double(bytes.count), hasAudio: true, hasVideo: hasVideo,
                               windows: windows)

@@ -44,11 +44,29 @@ struct VideoTubeletEmbedding {
         projection = try Linear(w, kernelShape: [Self.pt, Self.ps, Self.ps, 3, dim], biasShape: [dim])
     }
 
-    /// frames: (batch, T, 224, 224, 3) flattened -> tokens (batch, (T/2) * 196, D)
-    func callAsFunction(_ frames: UnsafeBufferPointer<Float>, batch: Int, count t: Int, into out: TokenBatch, _ ws: Workspace) {
+    /// frames: (batch, T, 224, 224, 3) -> tokens (batch, (T/2) * 196, D)
+    func callAsFunction(_ frames: Frames, batch: Int, into out: TokenBatch, _ ws: Workspace) {
+        switch frames {
+        case .floats(let tensor):
+            tensor.data.withUnsafeBufferPointer { values in
+                embed(values, batch: batch, into: out, ws) { dst, src, n in dst.update(from: src, count: n) }
+            }
+        case .bytes(_, let bytes):
+            bytes.withUnsafeBufferPointer { values in
+                embed(values, batch: batch, into: out, ws) { dst, src, n in
+                    for i in 0..<n { dst[i] = Float(src[i]) / 255 * 2 - 1 }
+                }
+            }
+        }
+    }
+
+    /// im2col over either element type; `copy` moves (and for bytes, converts) one patch row.
+    private func embed<Value>(_ frames: UnsafeBufferPointer<Value>, batch: Int, into out: TokenBatch, _ ws: Workspace,
+                              copy: (UnsafeMutablePointer<Float>, UnsafePointer<Value>, Int) -> Void) {
         let (pt, ps, size) = (Self.pt, Self.ps, Self.size)
-        let grid = size / ps, rowFloats = ps * 3, frameFloats = size * size * 3
-        precondition(frames.count == batch * t * frameFloats && out.tokens == (t / pt) * grid * grid)
+        let grid = size / ps, rowValues = ps * 3, frameValues = size * size * 3
+        let t = frames.count / max(batch * frameValues, 1)
+        precondition(frames.count == batch * t * frameValues && out.tokens == (t / pt) * grid * grid)
         let patches = ws.patches.matrix(batch * out.tokens, pt * ps * ps * 3)  // (batch * tokens, 1536)
         let base = frames.baseAddress!
         for b in 0..<batch {
@@ -57,10 +75,9 @@ struct VideoTubeletEmbedding {
                     for w in 0..<grid {
                         let dst = patches.row(((b * (t / pt) + tt) * grid + h) * grid + w).baseAddress!
                         for dt in 0..<pt {
-                            let frame = base + (b * t + tt * pt + dt) * frameFloats
+                            let frame = base + (b * t + tt * pt + dt) * frameValues
                             for dh in 0..<ps {
-                                let src = frame + ((h * ps + dh) * size + w * ps) * 3
-                                (dst + (dt * ps + dh) * rowFloats).update(from: src, count: rowFloats)
+                                copy(dst + (dt * ps + dh) * rowValues, frame + ((h * ps + dh) * size + w * ps) * 3, rowValues)
                             }
                         }
                     }
