@@ -34,6 +34,8 @@ public struct ClipWindow: Sendable {
     /// One entry per temporal crop, each [frames, crop, crop, 3] row-major 8-bit RGB (the model maps a byte u to
     /// u / 255 * 2 - 1 as it reads it); empty when video was not wanted or the file has none.
     public let videoCrops: [[UInt8]]
+    /// For each crop, the clip time in seconds each of its frames shows (spec Part A.4); empty without video.
+    public let frameTimes: [[Double]]
 }
 
 /// A whole upload, cut into windows.

@@ -62,11 +62,12 @@ public struct MediaDecoder: Sendable {
         let starts = Windowing.starts(totalSamples: Int((info.durationSeconds * Double(policy.sampleRate)).rounded()),
                                       window: policy.windowSamples, hop: policy.hopSamples)
         var crops = [[UInt8]]()
+        var times = [[Double]]()
         if videoStream != nil, starts.count * policy.crops > limits.maxVideoRows {
             throw MediaError.tooMuchVideo(windows: starts.count, crops: policy.crops, limit: limits.maxVideoRows)
         }
         if let videoStream, let videoInput, let video = info.video {
-            let times = starts.flatMap { start in
+            times = starts.flatMap { start in
                 FrameSampling.times(windowStart: Double(start) / Double(policy.sampleRate), clipSeconds: info.durationSeconds, policy: policy)
             }
             let sample = VideoSampling(stream: videoStream, rotation: video.rotation, threads: videoDecoderThreads, limits: limits,
@@ -76,7 +77,8 @@ public struct MediaDecoder: Sendable {
         let windows = starts.enumerated().map { index, start in
             ClipWindow(index: index, startSeconds: Double(start) / Double(policy.sampleRate),
                        waveform: waveform.map { Windowing.waveform($0, start: start, length: policy.windowSamples) },
-                       videoCrops: crops.isEmpty ? [] : Array(crops[index * policy.crops..<(index + 1) * policy.crops]))
+                       videoCrops: crops.isEmpty ? [] : Array(crops[index * policy.crops..<(index + 1) * policy.crops]),
+                       frameTimes: crops.isEmpty ? [] : Array(times[index * policy.crops..<(index + 1) * policy.crops]))
         }
         return DecodedClip(info: info, windows: windows)
     }

@@ -6,12 +6,14 @@ public struct DecodedWindow: Sendable {
     public var startSeconds: Double
     public var waveform: [Float]?    // (windowSamples)
     public var videoCrops: [[UInt8]] // crops x (frames, 224, 224, 3) 8-bit RGB
+    public var frameTimes: [[Double]] // crops x (frames): the clip time each frame shows, seconds
 
-    public init(index: Int, startSeconds: Double, waveform: [Float]?, videoCrops: [[UInt8]]) {
+    public init(index: Int, startSeconds: Double, waveform: [Float]?, videoCrops: [[UInt8]], frameTimes: [[Double]] = []) {
         self.index = index
         self.startSeconds = startSeconds
         self.waveform = waveform
         self.videoCrops = videoCrops
+        self.frameTimes = frameTimes
     }
 }
 

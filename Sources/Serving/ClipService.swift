@@ -196,7 +196,7 @@ public final class ClipService: Sendable {
     }
 
     /// Window-major rows: for each window, one row per video crop (or one audio-only row).
-    static func rows(_ windows: [DecodedWindow], using used: Set<Modality>, crops: CropCount,
+    public static func rows(_ windows: [DecodedWindow], using used: Set<Modality>, crops: CropCount,
                      keepTokens: Bool) -> [BatchRow] {
         windows.flatMap { window -> [BatchRow] in
             let audio = used.contains(.audio) ? window.waveform : nil
@@ -207,7 +207,7 @@ public final class ClipService: Sendable {
         }
     }
 
-    static func kind(for modalities: Set<Modality>) -> InputKind {
+    public static func kind(for modalities: Set<Modality>) -> InputKind {
         switch (modalities.contains(.audio), modalities.contains(.video)) {
         case (true, true): return .audiovisual
         case (false, true): return .video

@@ -34,7 +34,7 @@ public struct MediaClipDecoder: ClipDecoding {
             durationSeconds: clip.info.durationSeconds, hasAudio: clip.hasAudio, hasVideo: clip.hasVideo,
             windows: clip.windows.map {
                 DecodedWindow(index: $0.index, startSeconds: $0.startSeconds, waveform: $0.waveform,
-                              videoCrops: $0.videoCrops)
+                              videoCrops: $0.videoCrops, frameTimes: $0.frameTimes)
             })
     }
 

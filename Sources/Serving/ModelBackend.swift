@@ -18,10 +18,24 @@ public struct ModelBackend: InferenceBackend {
     }
 
     /// Video frames are centre-cropped to this square (spec Part A.4).
-    static let cropSize = 224
+    public static let cropSize = 224
 
     public func makeSession() -> InferenceSession {
         ModelSession(model: model, workspace: model.makeWorkspace())
+    }
+
+    /// Rows stacked into one batched model input: the serving path's, which `run --clip` reuses.
+    public static func input(_ rows: [BatchRow], kind: InputKind, config: ModelConfig) -> ModelInput {
+        var input = ModelInput()
+        if kind != .video {
+            // (B, samples)
+            input.waveform = Tensor(shape: [rows.count, config.windowSamples], data: rows.flatMap { $0.waveform! })
+        }
+        if kind != .audio {
+            // (B, T, 224, 224, 3)
+            input.frames = .bytes(shape: [rows.count, config.frames, cropSize, cropSize, 3], rows.flatMap { $0.frames! })
+        }
+        return input
     }
 
     public func scores(logits: [Float]) -> [Float] {
@@ -41,18 +55,7 @@ final class ModelSession: InferenceSession {
 
     func run(_ rows: [BatchRow], kind: InputKind) throws -> [RowOutput] {
         let batch = rows.count
-        let config = model.config
-        var input = ModelInput()
-        if kind != .video {
-            // (B, samples)
-            input.waveform = Tensor(shape: [batch, config.windowSamples], data: rows.flatMap { $0.waveform! })
-        }
-        if kind != .audio {
-            let side = ModelBackend.cropSize
-            // (B, T, 224, 224, 3)
-            input.frames = .bytes(shape: [batch, config.frames, side, side, 3], rows.flatMap { $0.frames! })
-        }
-        let output = try model.run(input, workspace: workspace)
+        let output = try model.run(ModelBackend.input(rows, kind: kind, config: model.config), workspace: workspace)
         return (0..<batch).map { b in
             var tokens: [Modality: TokenMatrix] = [:]
             if rows[b].keepTokens {

@@ -110,21 +110,34 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// Writes float32 tensors (sorted by name, header padded to 8 bytes so every tensor is aligned).
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to url: URL) throws {
-        let byName = Dictionary(tensors, uniquingKeysWith: { a, _ in a })
-        try write(shapes: tensors.map { ($0.0, $0.1.shape) }, metadata: metadata, to: url) { byName[$0]!.data }
+        try write(values: tensors.map { ($0.0, $0.1.shape, .f32($0.1.data)) }, metadata: metadata, to: url)
+    }
+
+    /// Writes tensors of mixed dtypes (e.g. `run --clip`'s uint8 frames and float64 times beside float32 outputs).
+    public static func write(values: [(String, [Int], SafeTensorValues)], metadata: [String: String] = [:], to url: URL) throws {
+        let byName = Dictionary(values.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a })
+        let layout = values.map { (name: $0.0, shape: $0.1, dtype: $0.2.dtype, size: $0.2.elementSize) }
+        try write(layout: layout, metadata: metadata, to: url) { byName[$0]!.bytes }
     }
 
     /// Streams float32 tensors to disk one at a time: `data(name)` is asked for each tensor in name order, so a
     /// large model (a 1.2 GB ViT-Large) is never held twice in memory.
     public static func write(shapes: [(String, [Int])], metadata: [String: String] = [:], to url: URL,
                              data: (String) throws -> [Float]) throws {
+        try write(layout: shapes.map { (name: $0.0, shape: $0.1, dtype: "F32", size: 4) }, metadata: metadata, to: url) {
+            try data($0).withUnsafeBytes { Data($0) }
+        }
+    }
+
+    private static func write(layout: [(name: String, shape: [Int], dtype: String, size: Int)], metadata: [String: String],
+                              to url: URL, data: (String) throws -> Data) throws {
         var header = [String: Any]()
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        let sorted = shapes.sorted { $0.0 < $1.0 }
-        for (name, shape) in sorted {
-            let bytes = 4 * shape.reduce(1, *)
-            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+        let sorted = layout.sorted { $0.name < $1.name }
+        for (name, shape, dtype, size) in sorted {
+            let bytes = size * shape.reduce(1, *)
+            header[name] = ["dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -137,13 +150,44 @@ public final class SafeTensorsFile: @unchecked Sendable {
         defer { try? handle.close() }
         try handle.write(contentsOf: withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) })
         try handle.write(contentsOf: json)
-        for (name, shape) in sorted {
-            let values = try data(name)
-            precondition(values.count == shape.reduce(1, *), "tensor \(name): \(values.count) values for shape \(shape)")
-            try handle.write(contentsOf: values.withUnsafeBytes { Data($0) })
+        for (name, shape, _, size) in sorted {
+            let bytes = try data(name)
+            precondition(bytes.count == size * shape.reduce(1, *), "tensor \(name): \(bytes.count) bytes for shape \(shape)")
+            try handle.write(contentsOf: bytes)
         }
         try handle.close()
         _ = try? FileManager.default.removeItem(at: url)
         try FileManager.default.moveItem(at: tmp, to: url)
+    }
+}
+
+/// One tensor's values for `SafeTensorsFile.write(values:)`, in the dtypes safetensors calls F32, F64 and U8.
+public enum SafeTensorValues {
+    case f32([Float])
+    case f64([Double])
+    case u8([UInt8])
+
+    var dtype: String {
+        switch self {
+        case .f32: return "F32"
+        case .f64: return "F64"
+        case .u8: return "U8"
+        }
+    }
+
+    var elementSize: Int {
+        switch self {
+        case .f32: return 4
+        case .f64: return 8
+        case .u8: return 1
+        }
+    }
+
+    var bytes: Data {
+        switch self {
+        case .f32(let values): return values.withUnsafeBytes { Data($0) }
+        case .f64(let values): return values.withUnsafeBytes { Data($0) }
+        case .u8(let values): return Data(values)
+        }
     }
 }

@@ -81,7 +81,7 @@ final class RunningDaemon {
         case notReady(String)
     }
 
-    private static func binary() throws -> URL {
+    static func binary() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["AVMAE_SERVE_BIN"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
