@@ -37,7 +37,8 @@ def classify(port, body, results):
 
 
 def measure(binary, bundle, clip, queue):
-    daemon = Daemon(binary, bundle, {"max_queue": max(64, queue * 24), "max_video_rows": 256})
+    daemon = Daemon(binary, bundle, {"max_queue": max(64, (queue + 1) * 24), "max_video_rows": 256,
+                                     "request_timeout_seconds": 900})
     try:
         pid = daemon.proc.pid
         idle = peak_rss_mib(pid)
@@ -72,7 +73,8 @@ def main():
     print("| --- | ---: | ---: | ---: | --- |")
     for binary in args.bin:
         idle, one, full, statuses = measure(binary, bundle, clip, args.queue)
-        print(f"| {binary} | {idle:.0f} | {one:.0f} | {full:.0f} | {sorted(set(statuses))} |")
+        counts = {status: statuses.count(status) for status in sorted(set(statuses))}
+        print(f"| {binary} | {idle:.0f} | {one:.0f} | {full:.0f} | {counts} |")
 
 
 if __name__ == "__main__":
