@@ -76,9 +76,9 @@ final class Batcher: @unchecked Sendable {
     private func perform(_ actions: [BatchingStateMachine.Action]) {
         for action in actions {
             switch action {
-            case .reject(let id):
+            case .reject(let id, let estimatedWait):
                 metrics.rejected(.queueFull)
-                fail(id, .queueFull(retryAfterSeconds: retryAfterSeconds))
+                fail(id, .queueFull(retryAfterSeconds: estimatedWait.map { max(1, Int($0.rounded(.up))) } ?? retryAfterSeconds))
             case .expire(let id):
                 metrics.rejected(.deadline)
                 fail(id, .deadlineExceeded(retryAfterSeconds: retryAfterSeconds))
@@ -89,6 +89,12 @@ final class Batcher: @unchecked Sendable {
             }
         }
         metrics.queueDepth.record(machine.queuedRows)
+        metrics.queueEstimatedSeconds.record(machine.estimatedWaitSeconds(now: clock.now()))
+    }
+
+    /// A timed run outside the queue (warm-up) teaches the admission estimate its cost per row.
+    func observe(kind: InputKind, rows: Int, seconds: Double) {
+        stateQueue.sync { machine.observe(kind: kind, rows: rows, seconds: seconds) }
     }
 
     private func fail(_ id: UInt64, _ error: ServingError) {
@@ -105,7 +111,7 @@ final class Batcher: @unchecked Sendable {
         }
         guard !rows.isEmpty else {
             // Every job in this batch already failed in an earlier batch; nothing left to run.
-            stateQueue.async { self.perform(self.machine.batchCompleted(now: self.clock.now())) }
+            stateQueue.async { self.perform(self.machine.batchCompleted(now: self.clock.now(), seconds: 0)) }
             return
         }
         metrics.batchSize.record(rows.count)
@@ -131,7 +137,7 @@ final class Batcher: @unchecked Sendable {
                 completeIfDone(slice.jobID)
             }
         }
-        perform(machine.batchCompleted(now: clock.now()))
+        perform(machine.batchCompleted(now: clock.now(), seconds: seconds))
     }
 
     private func completeIfDone(_ id: UInt64) {

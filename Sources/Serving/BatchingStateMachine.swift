@@ -14,6 +14,11 @@ public enum InputKind: String, Hashable, Sendable {
 /// full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
 /// is dropped. One batch runs at a time (one inference worker owns the BLAS threads). Once `flush` is called
 /// (shutdown), nothing waits for a fuller batch any more; jobs still arrive from requests admitted earlier.
+///
+/// Admission is by cost as well as by rows: the machine learns each kind's seconds per row (from warm-up and from
+/// every batch that completes) and keeps the queue's estimated work in seconds. A job whose deadline would pass
+/// before the work ahead of it is done is refused at once, with that estimate as its retry-after, instead of
+/// waiting in the queue only to expire: at ViT-Large size a few queued video rows are already minutes.
 public struct BatchingStateMachine: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxBatch: Int
@@ -69,8 +74,9 @@ public struct BatchingStateMachine: Sendable {
     }
 
     public enum Action: Sendable, Equatable {
-        /// The queue is full; answer the job with 503.
-        case reject(jobID: UInt64)
+        /// The queue is full, or its estimated work would outlast the job's deadline; answer the job with 503.
+        /// `retryAfterSeconds` is the estimated wait when the costs are known.
+        case reject(jobID: UInt64, retryAfterSeconds: Double?)
         /// The job waited past its deadline without starting; answer it with 503.
         case expire(jobID: UInt64)
         /// Hand this batch to the inference worker, then report `batchCompleted`.
@@ -80,7 +86,10 @@ public struct BatchingStateMachine: Sendable {
     }
 
     private enum Mode: Sendable { case batching, flushing }
-    private enum Worker: Sendable { case idle, busy }
+    private enum Worker: Sendable {
+        case idle
+        case busy(kind: InputKind, rows: Int, since: ServingInstant)
+    }
 
     private struct Waiting: Sendable {
         var job: Job
@@ -94,17 +103,45 @@ public struct BatchingStateMachine: Sendable {
     private var worker = Worker.idle
     private var queue: Deque<Waiting> = []
     public private(set) var queuedRows = 0
+    /// Learned seconds per row of each kind; a kind not yet seen adds nothing to the estimate.
+    public private(set) var rowSeconds: [InputKind: Double] = [:]
 
     public init(configuration: Configuration) {
         self.configuration = configuration
     }
 
     /// Nothing waiting and nothing running.
-    public var isIdle: Bool { queue.isEmpty && worker == .idle }
+    public var isIdle: Bool {
+        guard queue.isEmpty, case .idle = worker else { return false }
+        return true
+    }
+
+    /// Seconds until the worker would be free to start a job submitted now: the running batch's remaining
+    /// estimate plus every queued row's.
+    public func estimatedWaitSeconds(now: ServingInstant) -> Double {
+        var seconds = queue.reduce(0) { $0 + Double($1.remaining) * (rowSeconds[$1.job.kind] ?? 0) }
+        if case .busy(let kind, let rows, let since) = worker {
+            seconds += max(0, Double(rows) * (rowSeconds[kind] ?? 0) - now.seconds(since: since))
+        }
+        return seconds
+    }
+
+    /// A measured run of `rows` rows of `kind` (warm-up, or a completed batch). Recent runs weigh more, so the
+    /// estimate follows the machine's load without jumping on one outlier.
+    public mutating func observe(kind: InputKind, rows: Int, seconds: Double) {
+        guard rows > 0, seconds > 0 else { return }
+        let perRow = seconds / Double(rows)
+        rowSeconds[kind] = rowSeconds[kind].map { 0.7 * $0 + 0.3 * perRow } ?? perRow
+    }
 
     public mutating func submit(_ job: Job, now: ServingInstant) -> [Action] {
+        let wait = estimatedWaitSeconds(now: now)
+        let retryAfter = rowSeconds.isEmpty ? nil : wait
         if queuedRows > 0 && queuedRows + job.rows > configuration.maxQueuedRows {
-            return [.reject(jobID: job.id)]
+            return [.reject(jobID: job.id, retryAfterSeconds: retryAfter)]
+        }
+        if wait > 0, now.adding(seconds: wait) > job.deadline {
+            return [.reject(jobID: job.id, retryAfterSeconds: retryAfter)]
         }
         queue.append(Waiting(job: job, enqueuedAt: now))
         queuedRows += job.rows
@@ -116,8 +153,10 @@ public struct BatchingStateMachine: Sendable {
         step(now: now)
     }
 
-    public mutating func batchCompleted(now: ServingInstant) -> [Action] {
-        precondition(worker == .busy, "batchCompleted without a running batch")
+    /// The running batch finished; `seconds` is the worker's own measure of it (else the time since it started).
+    public mutating func batchCompleted(now: ServingInstant, seconds: Double? = nil) -> [Action] {
+        guard case .busy(let kind, let rows, let since) = worker else { preconditionFailure("batchCompleted without a running batch") }
+        observe(kind: kind, rows: rows, seconds: seconds ?? now.seconds(since: since))
         worker = .idle
         return step(now: now)
     }
@@ -130,8 +169,8 @@ public struct BatchingStateMachine: Sendable {
 
     private mutating func step(now: ServingInstant) -> [Action] {
         var actions = expire(now: now)
-        if worker == .idle, let batch = nextBatch(now: now) {
-            worker = .busy
+        if case .idle = worker, let batch = nextBatch(now: now) {
+            worker = .busy(kind: batch.kind, rows: batch.rowCount, since: now)
             actions.append(.run(batch))
         }
         if let wake = nextWake() {
@@ -181,7 +220,7 @@ public struct BatchingStateMachine: Sendable {
     /// delay running out (only matters while the worker is free) or an unstarted job's deadline.
     private func nextWake() -> ServingInstant? {
         var wake: ServingInstant?
-        if worker == .idle, let head = queue.first {
+        if case .idle = worker, let head = queue.first {
             wake = head.enqueuedAt.adding(seconds: configuration.maxDelaySeconds)
         }
         for waiting in queue where waiting.nextRow == 0 {

@@ -62,20 +62,33 @@ public final class ClipService: Sendable {
     }
 
     /// Runs one zero-filled input of the model's full kind through the worker, so the first real request does
-    /// not pay for page faults in the weights and first-touch of the workspace. Blocks the calling thread.
+    /// not pay for page faults in the weights and first-touch of the workspace; then times one row of every kind
+    /// the model takes (audio, video, both), which admission by cost starts from. Blocks the calling thread.
     public func warmUp() throws {
         let modalities = Set(info.modalities)
-        let row = BatchRow(waveform: modalities.contains(.audio) ? [Float](repeating: 0, count: info.windowSamples) : nil,
-                           frames: modalities.contains(.video) ? [UInt8](repeating: 0, count: info.videoRowLength) : nil,
+        _ = try timedRun(Self.kind(for: modalities))
+        for kind in Self.kinds(for: modalities) {
+            batcher.observe(kind: kind, rows: 1, seconds: try timedRun(kind))
+        }
+    }
+
+    private func timedRun(_ kind: InputKind) throws -> Double {
+        let row = BatchRow(waveform: kind != .video ? [Float](repeating: 0, count: info.windowSamples) : nil,
+                           frames: kind != .audio ? [UInt8](repeating: 0, count: info.videoRowLength) : nil,
                            keepTokens: false)
         let done = DispatchSemaphore(value: 0)
         let outcome = ResultBox()
-        worker.run([row], kind: Self.kind(for: modalities)) { result, _ in
-            outcome.set(result.map { _ in () })
+        worker.run([row], kind: kind) { result, seconds in
+            outcome.set(result.map { _ in seconds })
             done.signal()
         }
         done.wait()
-        try outcome.get()
+        return try outcome.get()
+    }
+
+    static func kinds(for modalities: Set<Modality>) -> [InputKind] {
+        [modalities.contains(.audio) ? InputKind.audio : nil, modalities.contains(.video) ? .video : nil,
+         modalities.isSuperset(of: [.audio, .video]) ? .audiovisual : nil].compactMap { $0 }
     }
 
     public func submit(_ request: ClipRequest, completion: @escaping @Sendable (Result<ClipResult, ServingError>) -> Void) {
@@ -225,7 +238,7 @@ extension ClipTask {
 
 /// Carries the warm-up result from the inference thread back to the waiting caller.
 private final class ResultBox: @unchecked Sendable {
-    private var result: Result<Void, ServingError> = .success(())  // written before the semaphore signals
-    func set(_ value: Result<Void, ServingError>) { result = value }
-    func get() throws { try result.get() }
+    private var result: Result<Double, ServingError> = .success(0)  // written before the semaphore signals
+    func set(_ value: Result<Double, ServingError>) { result = value }
+    func get() throws -> Double { try result.get() }
 }

@@ -15,6 +15,8 @@ public struct ServingMetrics: Sendable {
     let inferenceDuration: Metrics.Timer
     let batchSize: Recorder
     let queueDepth: Gauge
+    /// The queue's work in seconds at the learned cost per row: what admission compares with deadlines.
+    let queueEstimatedSeconds: Gauge
     let modelReady: Gauge
     private let rejectedByReason: [RejectReason: Counter]
 
@@ -24,6 +26,7 @@ public struct ServingMetrics: Sendable {
         inferenceDuration = Metrics.Timer(label: "avmae_inference_duration_seconds", factory: factory)
         batchSize = Recorder(label: "avmae_batch_size", aggregate: true, factory: factory)
         queueDepth = Gauge(label: "avmae_queue_depth", factory: factory)
+        queueEstimatedSeconds = Gauge(label: "avmae_queue_estimated_seconds", factory: factory)
         modelReady = Gauge(label: "avmae_model_ready", factory: factory)
         rejectedByReason = Dictionary(uniqueKeysWithValues: RejectReason.allCases.map {
             ($0, Counter(label: "avmae_rejected_total", dimensions: [("reason", $0.rawValue)], factory: factory))

@@ -70,12 +70,13 @@ final class BatchingStateMachineTests: XCTestCase {
     func testQueueOverflowIsRejectedButAnOversizedJobIntoAnEmptyQueueIsNot() {
         var m = machine(maxBatch: 8, maxQueued: 3)
         XCTAssertEqual(m.submit(job(1, rows: 5), now: at(0)), [.wake(at: at(10))])
-        XCTAssertEqual(m.submit(job(2), now: at(1)), [.reject(jobID: 2)])
+        XCTAssertEqual(m.submit(job(2), now: at(1)), [.reject(jobID: 2, retryAfterSeconds: nil)])
         _ = m.tick(now: at(10))
         XCTAssertEqual(m.queuedRows, 0)
-        _ = m.batchCompleted(now: at(11))
+        _ = m.batchCompleted(now: at(11), seconds: 0.005)  // 1 ms per row
         XCTAssertEqual(m.submit(job(3, rows: 3), now: at(11)), [.wake(at: at(21))])
-        XCTAssertEqual(m.submit(job(4), now: at(12)), [.reject(jobID: 4)])
+        guard case .reject(4, let wait?) = m.submit(job(4), now: at(12)).first else { return XCTFail("job 4 not refused") }
+        XCTAssertEqual(wait, 0.003, accuracy: 1e-9)
     }
 
     func testAJobPastItsDeadlineIsDroppedBeforeItStarts() {
@@ -111,5 +112,40 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(m.submit(job(1), now: at(0)), [.run(.init(kind: .audio, slices: [slice(1, 0..<1)]))])
         XCTAssertEqual(m.submit(job(2), now: at(0)), [.wake(at: at(1000))])
         XCTAssertEqual(m.batchCompleted(now: at(5)), [.run(.init(kind: .audio, slices: [slice(2, 0..<1)]))])
+    }
+
+    // Admission by cost.
+
+    func testCostPerRowIsLearnedFromWarmUpAndCompletedBatches() {
+        var m = machine(maxBatch: 2, delayMs: 0)
+        XCTAssertNil(m.rowSeconds[.audio])
+        m.observe(kind: .audio, rows: 2, seconds: 4)
+        XCTAssertEqual(m.rowSeconds[.audio], 2)
+        _ = m.submit(job(1, rows: 2, deadlineMs: 100_000), now: at(0))
+        _ = m.batchCompleted(now: at(5000), seconds: 2)  // 1 s per row: recent runs weigh 0.3
+        XCTAssertEqual(m.rowSeconds[.audio] ?? 0, 0.7 * 2 + 0.3 * 1, accuracy: 1e-12)
+        _ = m.submit(job(2, .video, rows: 1, deadlineMs: 100_000), now: at(5000))
+        _ = m.batchCompleted(now: at(8000))  // no worker measure: the time since the batch started
+        XCTAssertEqual(m.rowSeconds[.video] ?? 0, 3, accuracy: 1e-9)
+    }
+
+    func testAJobWhoseDeadlineFallsBeforeTheQueuedWorkIsRefusedAtOnceWithTheEstimate() {
+        var m = machine(maxBatch: 1, delayMs: 0, maxQueued: 100)
+        m.observe(kind: .audio, rows: 1, seconds: 2)
+        XCTAssertEqual(m.submit(job(1, deadlineMs: 30_000), now: at(0)).first, .run(.init(kind: .audio, slices: [slice(1, 0..<1)])))
+        _ = m.submit(job(2, deadlineMs: 30_000), now: at(0))
+        XCTAssertEqual(m.estimatedWaitSeconds(now: at(0)), 4, accuracy: 1e-9)
+        // 2 s left of the running row + 2 s queued = 4 s > 3 s: refused now, not expired in 3 s.
+        XCTAssertEqual(m.submit(job(3, deadlineMs: 3000), now: at(0)), [.reject(jobID: 3, retryAfterSeconds: 4)])
+        XCTAssertEqual(m.submit(job(4, deadlineMs: 10_000), now: at(0)), [.wake(at: at(10_000))])
+        XCTAssertEqual(m.estimatedWaitSeconds(now: at(1000)), 5, accuracy: 1e-9)
+        XCTAssertEqual(m.queuedRows, 2)
+    }
+
+    func testWithoutKnownCostsAdmissionIsByRowsOnly() {
+        var m = machine(maxBatch: 1, delayMs: 0)
+        _ = m.submit(job(1), now: at(0))
+        XCTAssertEqual(m.estimatedWaitSeconds(now: at(0)), 0)
+        XCTAssertEqual(m.submit(job(2, deadlineMs: 1), now: at(0)), [.wake(at: at(1))])
     }
 }
