@@ -19,6 +19,16 @@ public enum DemoBundle {
         return c
     }
 
+    /// The released AudioSet audio+video finetuned model's shapes (ViT-Large: 24 layers, 1024 wide, 16 heads, MLP
+    /// 4096, fusion from layer 18, spec Part B), one encoder per modality, about 2.4 GB of random weights: for measuring what the server
+    /// does at full size (operations tests, admission, batching), never for answers.
+    public static func largeConfig() -> ModelConfig {
+        var c = config(layers: 24, width: 1024, heads: 16, mlp: 4096)
+        c.name = "avmae-demo-large"
+        c.fusionLayer = 18
+        return c
+    }
+
     /// Writes config.json, model.safetensors and labels.csv into `dir` (created if needed). Kernels are uniform
     /// with variance 1/fan_in so activations keep their scale through the layers; LayerNorm scales are 1.
     public static func write(to dir: URL, config: ModelConfig = config(), seed: UInt64 = 0) throws {
