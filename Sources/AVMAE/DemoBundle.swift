@@ -20,8 +20,8 @@ public enum DemoBundle {
     }
 
     /// The released AudioSet audio+video finetuned model's shapes (ViT-Large: 24 layers, 1024 wide, 16 heads, MLP
-    /// 4096, fusion from layer 18, spec Part B), one encoder per modality, about 2.4 GB of random weights: for measuring what the server
-    /// does at full size (operations tests, admission, batching), never for answers.
+    /// 4096, fusion from layer 18, spec Part B), one encoder per modality, about 2.4 GB of random weights: for
+    /// measuring what the server does at full size (operations tests, admission, batching), never for answers.
     public static func largeConfig() -> ModelConfig {
         var c = config(layers: 24, width: 1024, heads: 16, mlp: 4096)
         c.name = "avmae-demo-large"
