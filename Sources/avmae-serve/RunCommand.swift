@@ -41,7 +41,9 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        let kernel = try KernelCheck.run()
         BLAS.threads = threads
+        KernelCheck.report(kernel)
         let bundle = try Model(bundle: URL(fileURLWithPath: model))
         var input = ModelInput()
         if let waveform { input.waveform = try floatArray(waveform) }
