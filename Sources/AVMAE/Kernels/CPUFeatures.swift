@@ -62,7 +62,7 @@ public struct CPUFeatures: Sendable, Equatable {
         if xcr0 & 0x6 != 0x6 { features.subtract(Feature.allCases.filter { $0 >= .avx }) }
         if xcr0 & 0xE0 != 0xE0 { features.subtract(Feature.allCases.filter { $0 >= .avx512f && $0 <= .avx512_fp16 }) }
         if xcr0 & 0x6_0000 != 0x6_0000 { features.subtract([.amx_tile, .amx_int8, .amx_bf16]) }
-        return CPUFeatures(vendor: vendor, modelName: brand.split(separator: " ").joined(separator: " "), family: family, model: model,
+        return CPUFeatures(vendor: vendor, modelName: trimmed(brand), family: family, model: model,
                            stepping: signature & 0xF, features: features)
     }
 
@@ -70,6 +70,11 @@ public struct CPUFeatures: Sendable, Equatable {
         var out: [UInt32] = [0, 0, 0, 0]
         _ = avmae_cpuid(leaf, subleaf, &out)
         return out
+    }
+
+    /// Intel right-aligns its brand string with leading spaces; Linux trims them too (lscpu's "Model name").
+    private static func trimmed(_ s: String) -> String {
+        String(s.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 
     /// cpuid returns strings as little-endian bytes packed into registers, NUL-padded.
