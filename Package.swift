@@ -27,7 +27,9 @@ let package = Package(
 
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
 
-        .target(name: "AVMAE", dependencies: ["CBLAS"]),
+        // CCPU: cpuid/xgetbv and an FMA loop compiled per instruction set, which Swift cannot express.
+        .target(name: "CCPU"),
+        .target(name: "AVMAE", dependencies: ["CBLAS", "CCPU"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         // Decode timings per clip type (bench/decode.sh makes the clips and runs it).
 
@@ -59,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration",
+                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

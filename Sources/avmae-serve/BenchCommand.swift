@@ -4,7 +4,8 @@ import Foundation
 
 /// Times a full-size ViT-Large encoder (random weights, built in a temp folder and memory-mapped like any
 /// bundle) against cblas_sgemm on the encoder's own shapes, measured in the same run: the machines are shared
-/// and noisy, so only the ratio is comparable across runs.
+/// and noisy, so only the ratio is comparable across runs. Both are also divided by the machine's measured FMA
+/// peak, which a wrong BLAS kernel cannot slow down alongside them.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -37,10 +38,21 @@ struct BenchCommand: ParsableCommand {
         /// sgemm on the encoder's big linear shapes only (the machine's best sustained rate)
         var sgemmLinearGflops: Double, ratioToLinear: Double
         var rssBeforeMiB: Double, rssAfterMiB: Double, weightsMiB: Double
+        /// What ran the products: `fp32` on `openblas` (ComputeInfo's backend and precision).
+        var precision: String, engine: String
+        /// Model GFLOP/s and sgemm GFLOP/s over the same-run FMA peak of these threads.
+        var ratioToPeak: Double, sgemmRatioToPeak: Double
     }
 
     func run() throws {
+        let kernel = try KernelCheck.run()
         BLAS.threads = threads
+        KernelCheck.report(kernel)
+        let compute = kernel.info
+        let peak = FMAPeak.measure(threads: threads, cpu: compute.cpu)
+        if !json {
+            print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %d-bit vectors)", peak.gflops, threads, peak.vectorBits))
+        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
         var results = [CaseResult]()
@@ -58,7 +70,7 @@ struct BenchCommand: ParsableCommand {
                 guard let batch = Int(name.dropFirst(modality.rawValue.count)), batch > 0 else {
                     throw ValidationError("unknown case \(name): use audioN or videoN")
                 }
-                results.append(try measure(name, model: model, modality: modality, batch: batch, ws))
+                results.append(try measure(name, model: model, modality: modality, batch: batch, ws, compute: compute, peak: peak))
                 if !json { print(format(results.last!)) }
             }
             try FileManager.default.removeItem(at: dir)
@@ -73,18 +85,24 @@ struct BenchCommand: ParsableCommand {
         }
         if json {
             let report: [String: Any] = [
-                "blas": BLAS.configuration, "core": BLAS.coreName, "threads": threads,
+                "blas": BLAS.configuration, "core": compute.blasCore, "coreChosenBy": "\(compute.blasCoreOrigin)",
+                "threads": threads, "cpu": compute.cpu.modelName, "vendor": compute.cpu.vendor,
+                "cpuFamily": compute.cpu.family, "cpuModel": compute.cpu.model, "isa": compute.cpu.isa.rawValue,
+                "features": compute.cpu.features.sorted().map(\.rawValue), "backend": compute.backend,
+                "precision": compute.precision, "peakGflops": peak.gflops, "peakVectorBits": peak.vectorBits,
                 "cases": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
                 "decode": try decodeRows.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
             ]
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(BLAS.configuration), core \(BLAS.coreName), \(threads) threads")
+            print("\(BLAS.configuration), core \(compute.blasCore), \(threads) threads, \(compute.cpu.modelName) "
+                  + "(family \(compute.cpu.family) model \(compute.cpu.model), \(compute.cpu.isa.rawValue))")
         }
     }
 
-    private func measure(_ name: String, model: Model, modality: Modality, batch: Int, _ ws: Workspace) throws -> CaseResult {
+    private func measure(_ name: String, model: Model, modality: Modality, batch: Int, _ ws: Workspace,
+                         compute: ComputeInfo, peak: FMAPeak) throws -> CaseResult {
         let c = model.config
         var rng = UInt64(42)
         func noise(_ count: Int) -> [Float] {
@@ -121,12 +139,15 @@ struct BenchCommand: ParsableCommand {
                           gflop: flops / 1e9, gflops: flops / seconds / 1e9, sgemmSeconds: sgemm,
                           sgemmGflops: flops / sgemm / 1e9, ratio: sgemm / seconds, sgemmLinearGflops: linearRate,
                           ratioToLinear: flops / seconds / 1e9 / linearRate, rssBeforeMiB: rssBefore,
-                          rssAfterMiB: Memory.residentMiB(), weightsMiB: Double(model.parameterCount) * 4 / 1_048_576)
+                          rssAfterMiB: Memory.residentMiB(), weightsMiB: Double(model.parameterCount) * 4 / 1_048_576,
+                          precision: compute.precision, engine: compute.backend,
+                          ratioToPeak: flops / seconds / 1e9 / peak.gflops, sgemmRatioToPeak: flops / sgemm / 1e9 / peak.gflops)
     }
 
     private func format(_ r: CaseResult) -> String {
-        String(format: "%-7@ %5d tokens x %d: %7.3f s  %7.1f GFLOP  %6.1f GFLOP/s | sgemm alone %7.3f s  %6.1f GFLOP/s | ratio %.3f | linear-shape sgemm %6.1f GFLOP/s, ratio %.3f | RSS %.0f -> %.0f MiB (weights %.0f MiB)",
+        String(format: "%-7@ %5d tokens x %d: %7.3f s  %7.1f GFLOP  %6.1f GFLOP/s | sgemm alone %7.3f s  %6.1f GFLOP/s | ratio %.3f | linear-shape sgemm %6.1f GFLOP/s, ratio %.3f | of FMA peak: model %.2f, sgemm %.2f | RSS %.0f -> %.0f MiB (weights %.0f MiB)",
                r.name as NSString, r.tokens, r.batch, r.seconds, r.gflop, r.gflops, r.sgemmSeconds, r.sgemmGflops, r.ratio, r.sgemmLinearGflops, r.ratioToLinear,
+               r.ratioToPeak, r.sgemmRatioToPeak,
                r.rssBeforeMiB, r.rssAfterMiB, r.weightsMiB)
     }
 }

@@ -59,7 +59,9 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        let kernel = try KernelCheck.run()
         BLAS.threads = threads
+        KernelCheck.report(kernel)
         let bundle = try Model(bundle: URL(fileURLWithPath: model))
         if let clip {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: clip)))

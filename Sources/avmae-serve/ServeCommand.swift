@@ -39,6 +39,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
 
     func run() throws {
+        let kernel = try KernelCheck.run()
         let config: ServerConfig
         do {
             config = try ServerConfig.load(file: self.config, environment: ProcessInfo.processInfo.environment,
@@ -59,6 +60,10 @@ struct Serve: ParsableCommand {
         logger.info("configuration", metadata: ["config": "\(config)"])
         // Process-global, like the logging and metrics bootstrap, so it is set here and nowhere below.
         if let threads = config.blasThreads { BLAS.threads = threads }
+        let compute = kernel.info
+        logger.info("compute", metadata: .init(uniqueKeysWithValues: compute.fields.map { ($0, .string($1)) }))
+        if let warning = kernel.warning { logger.warning("slow BLAS kernel", metadata: ["reason": "\(warning)"]) }
+        Gauge(label: "avmae_compute_info", dimensions: compute.labels, factory: factory).record(1)
 
         let apiKeys: APIKeys?
         do { apiKeys = try config.apiKeyFile.map { try APIKeys(file: $0) } } catch let error as APIKeys.LoadError {

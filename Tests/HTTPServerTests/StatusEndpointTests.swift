@@ -37,7 +37,7 @@ final class StatusEndpointTests: SharedDaemonTestCase {
         for series in ["avmae_model_ready 1.0", "avmae_requests_total{route=\"/healthz\",code=\"200\"}",
                        "avmae_request_duration_seconds_bucket{route=\"/healthz\"", "avmae_queue_depth",
                        "avmae_inflight_requests", "avmae_batch_size_bucket", "avmae_request_body_bytes_bucket", "avmae_inference_duration_seconds_count",
-                       "avmae_model_info{name=\"avmae-demo\"", "process_resident_memory_bytes",
+                       "avmae_model_info{name=\"avmae-demo\"", "avmae_compute_info{isa=", "process_resident_memory_bytes",
                        "process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds"] {
             XCTAssertTrue(text.contains(series), "missing \(series) in /metrics")
         }

@@ -14,8 +14,10 @@ final class RunningDaemon {
     let certificate: URL?
 
     /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false). `prepare` may
-    /// change the bundle folder before the daemon reads it.
-    init(settings: [String: String] = [:], config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
+    /// change the bundle folder before the daemon reads it. `environment` adds to (or, with "", removes from)
+    /// the test's own environment.
+    init(settings: [String: String] = [:], environment: [String: String] = [:],
+         config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
          readyTimeout: Double = 120, certificate: URL? = nil, prepare: (URL) throws -> Void = { _ in }) throws {
         self.certificate = certificate
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
@@ -30,6 +32,7 @@ final class RunningDaemon {
         var arguments = ["serve", "--bundle", bundle.path, "--host", "127.0.0.1", "--port", "0"]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["--set", "\(key)=\(value)"] }
         process.arguments = arguments
+        process.environment = Self.environment(adding: environment)
         process.standardOutput = stdoutPipe
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
@@ -79,6 +82,13 @@ final class RunningDaemon {
         case noPort
         case exited(String)
         case notReady(String)
+    }
+
+    /// This process's environment with `changes` applied; an empty value removes the variable.
+    static func environment(adding changes: [String: String]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        for (name, value) in changes { environment[name] = value.isEmpty ? nil : value }
+        return environment
     }
 
     static func binary() throws -> URL {
