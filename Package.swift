@@ -26,8 +26,10 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
 
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        // oneDNN: the int8/bf16 compute engine. Debian ships no dnnl.pc, so no pkgConfig.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
-        .target(name: "AVMAE", dependencies: ["CBLAS"]),
+        .target(name: "AVMAE", dependencies: ["CBLAS", "CDNNL"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         // Decode timings per clip type (bench/decode.sh makes the clips and runs it).
 

@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int = 2
 
+    @Option(name: .long, help: "Encoder precision: fp32 (default), int8 or bf16.")
+    var precision: Precision = .fp32
+
     func validate() throws {
         guard waveform == nil || spectrogram == nil else { throw ValidationError("give --waveform or --spectrogram, not both") }
         guard waveform != nil || spectrogram != nil || frames != nil else {
@@ -42,7 +45,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         BLAS.threads = threads
-        let bundle = try Model(bundle: URL(fileURLWithPath: model))
+        let bundle = try Model(bundle: URL(fileURLWithPath: model), precision: precision)
         var input = ModelInput()
         if let waveform { input.waveform = try floatArray(waveform) }
         if let spectrogram {
@@ -70,3 +73,5 @@ struct RunCommand: ParsableCommand {
         }
     }
 }
+
+extension Precision: @retroactive ExpressibleByArgument {}

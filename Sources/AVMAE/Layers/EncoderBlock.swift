@@ -11,9 +11,8 @@ struct MLP {
     /// residual += MLP(h)
     func callAsFunction(_ h: Matrix, residual: MutableMatrix, _ ws: Workspace) {
         let hidden = ws.hidden.matrix(h.rows, dense0.kernel.cols)  // (rows, mlp)
-        dense0(h, into: hidden)
-        geluInPlace(hidden)
-        dense1.accumulate(hidden.readOnly, into: residual)
+        dense0(h, into: hidden, activation: .gelu, ws)
+        dense1.accumulate(hidden.readOnly, into: residual, ws)
     }
 }
 

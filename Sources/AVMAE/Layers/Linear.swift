@@ -1,25 +1,44 @@
 /// flax.linen.Dense / DenseGeneral with the kernel viewed as [in, out] (q/k/v kernels [D, H, Dh] and the
 /// attention output kernel [H, Dh, D] are row-major reshapes of that, spec Part B §8.1).
+/// The kernel is prepared at load for whichever engine the model runs; this type does not know which.
 struct Linear {
-    let kernel: Matrix  // (in, out)
-    let bias: Matrix    // (1, out)
+    let kernel: PreparedWeight  // (in, out)
+    let bias: Matrix            // (1, out)
+    private let biasStorage: Buffer?  // when the bias is built at load (concatenated), not a view of the bundle
 
     init(_ w: WeightScope, kernelShape: [Int], biasShape: [Int]) throws {
-        let outCount = biasShape.reduce(1, *)
-        kernel = try w("kernel", shape: kernelShape, as: kernelShape.reduce(1, *) / outCount, outCount).matrix
-        bias = try w.vector("bias", biasShape).matrix
+        try self.init(concatenating: [w], kernelShape: kernelShape, biasShape: biasShape)
     }
 
-    /// out = x · W + b
-    func callAsFunction(_ x: Matrix, into out: MutableMatrix) {
-        out.fillRows(with: bias)
-        gemm(x, kernel, into: out, beta: 1)
+    /// Several Dense layers reading the same input as one product, their outputs side by side in column order
+    /// (q, k and v: one N = 3D product instead of three N = D ones).
+    init(concatenating scopes: [WeightScope], kernelShape: [Int], biasShape: [Int]) throws {
+        let outCount = biasShape.reduce(1, *), inCount = kernelShape.reduce(1, *) / outCount
+        var kernels = [Weight](), biases = [Matrix]()
+        for w in scopes {  // kernel then bias per layer: the order the demo bundle's random weights are drawn in
+            kernels.append(try w("kernel", shape: kernelShape, as: inCount, outCount))
+            biases.append(try w.vector("bias", biasShape).matrix)
+        }
+        kernel = try scopes[0].prepare(kernels)
+        if biases.count == 1 || scopes[0].store.isRecording {
+            bias = Matrix(base: biases[0].base, rows: 1, cols: outCount * biases.count, ld: outCount * biases.count)
+            biasStorage = nil
+        } else {
+            let storage = Buffer(capacity: outCount * biases.count), joined = storage.matrix(1, outCount * biases.count)
+            for (i, b) in biases.enumerated() { joined.columns(i * outCount, outCount).copy(from: b) }
+            bias = joined.readOnly
+            biasStorage = storage
+        }
+    }
+
+    /// out = x · W + b, then `activation`
+    func callAsFunction(_ x: Matrix, into out: MutableMatrix, activation: Epilogue.Activation = .none, _ ws: Workspace) {
+        gemm(x, kernel, Epilogue(bias: bias, activation: activation), into: out, ws.gemm)
     }
 
     /// out += x · W + b (the residual connections)
-    func accumulate(_ x: Matrix, into out: MutableMatrix) {
-        addRowVector(out, bias)
-        gemm(x, kernel, into: out, beta: 1)
+    func accumulate(_ x: Matrix, into out: MutableMatrix, _ ws: Workspace) {
+        gemm(x, kernel, Epilogue(bias: bias, output: .addToOutput), into: out, ws.gemm)
     }
 }
 
