@@ -47,11 +47,11 @@ public final class Model: @unchecked Sendable {
     }
 
     public convenience init(config: ModelConfig, weights: SafeTensorsFile, labels: [Label], precision: Precision = .fp32) throws {
-        let preparer = precision == .fp32 ? WeightPreparer.fullPrecision : try WeightPreparer(precision: precision)
-        try self.init(config: config, store: WeightStore(file: weights, preparer: preparer), labels: labels)
-        // The encoder now reads oneDNN's copies; the mapped fp32 pages it touched while preparing need not stay
-        // resident (the stems, head and norms fault back in the few pages they read).
-        if precision != .fp32 { weights.releaseResidentPages() }
+        try self.init(config: config, store: WeightStore(file: weights, preparer: WeightPreparer(precision: precision)), labels: labels)
+        // Preparing read every kernel; the copies made (q/k/v joined, oneDNN's int8/bf16) are all the encoder
+        // reads of those, so the mapped pages need not stay resident. Whatever is still read from the mapping
+        // (fp32 kernels, norms, stems) faults back in on the warm-up.
+        weights.releaseResidentPages()
     }
 
     /// The tensors (name, shape, fan-in) a bundle for `config` must hold, found by building the model against a
@@ -89,7 +89,7 @@ public final class Model: @unchecked Sendable {
         guard unused.isEmpty else { throw BundleError.unusedTensors(unused) }
         parameterCount = store.parameterCount
         compute = store.preparer.engine
-        preparedWeightBytes = store.preparer.residentBytes
+        preparedWeightBytes = store.preparedBytes
     }
 
     public func makeWorkspace() -> Workspace { Workspace() }

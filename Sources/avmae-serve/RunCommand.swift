@@ -74,4 +74,4 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-extension Precision: @retroactive ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

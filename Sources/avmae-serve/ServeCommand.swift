@@ -47,6 +47,10 @@ struct Serve: ParsableCommand {
         } catch let error as ServerConfig.ConfigError {
             throw ValidationError(error.description)
         }
+        // A precision this CPU (or this unit's sandbox) cannot run fast is refused before anything starts.
+        do { try ComputeEngine.checkAvailable(config.precision) } catch let error as ComputeError {
+            throw ValidationError(error.description)
+        }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

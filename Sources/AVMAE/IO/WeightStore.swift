@@ -16,11 +16,17 @@ final class WeightStore {
 
     /// How weight matrices are made ready for the chosen engine and precision.
     let preparer: WeightPreparer
+    /// For the stems and the head, which stay fp32 whatever the precision: they are a few percent of the work,
+    /// and the patch embedding reads raw log-mels and pixels (models/README.md, accuracy).
+    let fullPrecisionPreparer = WeightPreparer()
 
-    init(file: SafeTensorsFile?, preparer: WeightPreparer = .fullPrecision) {
+    init(file: SafeTensorsFile?, preparer: WeightPreparer = WeightPreparer()) {
         self.file = file
         self.preparer = preparer
     }
+
+    /// Bytes of prepared weights held outside the mapping.
+    var preparedBytes: Int { preparer.residentBytes + fullPrecisionPreparer.residentBytes }
 
     var isRecording: Bool { file == nil }
 
@@ -66,16 +72,16 @@ struct WeightScope {
 
     /// The same scope with its products kept at fp32 on OpenBLAS, whatever the model's precision.
     var fullPrecision: WeightScope {
-        WeightScope(store: store, prefix: prefix, preparer: .fullPrecision)
+        WeightScope(store: store, prefix: prefix, preparer: store.fullPrecisionPreparer)
     }
 
     /// Column blocks (K, n_i) of one product, prepared once for the engine (a placeholder when recording).
-    func prepare(_ parts: [Weight]) throws -> PreparedWeight {
+    func prepare(_ parts: [Weight], rowScale: [Float]? = nil) throws -> PreparedWeight {
         let k = parts[0].matrix.rows, n = parts.reduce(0) { $0 + $1.matrix.cols }
         guard !store.isRecording else {
             return PreparedWeight(.openBLAS(Matrix(base: parts[0].matrix.base, rows: k, cols: n, ld: n)), rows: k, cols: n)
         }
-        return try preparer.prepare(parts.map(\.matrix))
+        return try preparer.prepare(parts.map(\.matrix), rowScale: rowScale)
     }
 
     func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }

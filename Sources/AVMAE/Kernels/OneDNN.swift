@@ -55,6 +55,18 @@ final class OneDNNContext: @unchecked Sendable {
         }
     }
 
+    /// Whether this process may turn written memory into code, as oneDNN's run-time kernel generator must.
+    /// systemd's MemoryDenyWriteExecute=yes (a seccomp filter) and the kernel's PR_SET_MDWE refuse it; oneDNN
+    /// then dies inside its generator instead of reporting, so the engine asks first.
+    static var canGenerateCode: Bool {
+        let size = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let page = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), page != MAP_FAILED else {
+            return false
+        }
+        defer { munmap(page, size) }
+        return mprotect(page, size, PROT_READ | PROT_EXEC) == 0
+    }
+
     static var version: String {
         guard let v = dnnl_version()?.pointee else { return "oneDNN" }
         return "oneDNN \(v.major).\(v.minor).\(v.patch)"

@@ -36,6 +36,13 @@ final class WeightPreparer: @unchecked Sendable {
     private(set) var engine: ComputeEngine
     private(set) var residentBytes = 0
 
+    /// fp32 on OpenBLAS, available everywhere.
+    init() {
+        precision = .fp32
+        context = nil
+        engine = ComputeEngine(precision: .fp32, library: .openBLAS, kernel: nil)
+    }
+
     init(precision: Precision) throws {
         try ComputeEngine.checkAvailable(precision)
         self.precision = precision
@@ -43,23 +50,36 @@ final class WeightPreparer: @unchecked Sendable {
         engine = ComputeEngine(precision: precision, library: precision == .fp32 ? .openBLAS : .oneDNN, kernel: nil)
     }
 
-    /// The stems and the head stay fp32: they are a few percent of the work, and the patch embedding sees raw
-    /// log-mels and pixels whose range a per-token int8 scale would crush (models/README.md, accuracy).
-    static let fullPrecision = try! WeightPreparer(precision: .fp32)
+    /// SmoothQuant (Xiao et al. 2023, α = 0.5) without calibration data: a pre-LN block's product reads
+    /// LayerNorm output, whose channel j spans about 4|γ_j| + |β_j|. Trained transformers have a few channels far
+    /// louder than the rest, and one per-token int8 scale then leaves the others a handful of levels. Dividing
+    /// the norm's channel j by s_j = sqrt(range_j / mean range) and multiplying the kernel's row j by it moves
+    /// half of that spread (in log terms) into the weights, which are quantised per column. Exact in real
+    /// arithmetic; nil (no change) for fp32 and bf16, whose floating point needs no help.
+    func smoothing(scale: Matrix, bias: Matrix) -> [Float]? {
+        guard precision == .int8 else { return nil }
+        let ranges = (0..<scale.cols).map { 4 * abs(scale.row(0)[$0]) + abs(bias.row(0)[$0]) }
+        let mean = ranges.reduce(0, +) / Float(ranges.count)
+        guard mean > 0 else { return nil }
+        return ranges.map { max(($0 / mean).squareRoot(), 1e-3) }
+    }
 
     /// `parts` are column blocks (K, n_i) of one product, concatenated here (q, k and v become one N = 3D product).
-    func prepare(_ parts: [Matrix]) throws -> PreparedWeight {
+    /// `rowScale` (K) multiplies the kernel's rows (the LayerNorm divisor from `smoothing`).
+    func prepare(_ parts: [Matrix], rowScale: [Float]? = nil) throws -> PreparedWeight {
         let k = parts[0].rows, n = parts.reduce(0) { $0 + $1.cols }
         precondition(parts.allSatisfy { $0.rows == k }, "prepare: column blocks differ in row count")
+        precondition(rowScale.map { $0.count == k } ?? true, "prepare: row scale has the wrong length")
         var owned: Buffer? = nil
         var kernel = parts[0]
-        if parts.count > 1 {
+        if parts.count > 1 || rowScale != nil {
             let buffer = Buffer(capacity: k * n), joined = buffer.matrix(k, n)
             var column = 0
             for part in parts {
                 joined.columns(column, part.cols).copy(from: part)
                 column += part.cols
             }
+            if let rowScale { for r in 0..<k { vScale(joined.row(r), rowScale[r]) } }
             owned = buffer
             kernel = joined.readOnly
         }

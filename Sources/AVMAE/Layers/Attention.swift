@@ -7,10 +7,11 @@ struct Attention {
     let heads: Int
     let headDim: Int
 
-    init(_ w: WeightScope, dim: Int, heads: Int) throws {
+    /// `input`: the LayerNorm whose output is `h` in `callAsFunction`.
+    init(_ w: WeightScope, dim: Int, heads: Int, input: LayerNorm) throws {
         let headDim = dim / heads
         queryKeyValue = try Linear(concatenating: [w.scope("query"), w.scope("key"), w.scope("value")],
-                                   kernelShape: [dim, heads, headDim], biasShape: [heads, headDim])
+                                   kernelShape: [dim, heads, headDim], biasShape: [heads, headDim], input: input)
         out = try Linear(w.scope("out"), kernelShape: [heads, headDim, dim], biasShape: [dim])
         self.heads = heads
         self.headDim = headDim
