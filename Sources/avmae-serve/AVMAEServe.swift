@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct AVMAEServe: ParsableCommand {
@@ -7,4 +8,9 @@ struct AVMAEServe: ParsableCommand {
         abstract: "Serve Audiovisual Masked Autoencoder (AV-MAE) models over HTTP.",
         subcommands: [Serve.self, RunCommand.self, BenchCommand.self, InspectCommand.self, DemoBundleCommand.self, Models.self]
     )
+
+    static func main() {
+        OpenMPWaitPolicy.passiveUnlessChosen()
+        main(nil)
+    }
 }

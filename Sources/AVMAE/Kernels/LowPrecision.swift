@@ -11,7 +11,12 @@ func quantiseRows(_ x: Matrix, into q: UnsafeMutablePointer<Int8>, scales: Unsaf
         for r in range {
             let src = UnsafeMutablePointer(mutating: x.base + r * x.ld), dst = q + r * n
             var mv = F8(), i = 0
-            while i + 8 <= n { let v = load(src + i); mv = pointwiseMax(mv, pointwiseMax(v, -v)); i += 8 }
+            while i + 8 <= n {
+                // Sign bit cleared = |v|; `replacing` compiles to vmaxps, generic pointwiseMax did not inline.
+                let v = unsafeBitCast(unsafeBitCast(load(src + i), to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self)
+                mv = mv.replacing(with: v, where: v .> mv)
+                i += 8
+            }
             var peak = mv.max()
             while i < n { peak = max(peak, abs(src[i])); i += 1 }
             let scale = peak > 0 ? peak / 127 : 1
