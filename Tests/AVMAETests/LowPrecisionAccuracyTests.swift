@@ -50,7 +50,7 @@ final class LowPrecisionAccuracyTests: XCTestCase {
                 if outliers {
                     // 20x channels make the fp32 model itself touchy (bf16 moves a near-tied label too); the bound
                     // is on the embedding, the figures are in models/README.md.
-                    XCTAssertGreaterThanOrEqual(pooled, precision == .int8 ? 0.995 : 0.9997, "\(precision) pooled cosine, outlier channels")
+                    XCTAssertGreaterThanOrEqual(pooled, precision == .int8 ? 0.999 : 0.9997, "\(precision) pooled cosine, outlier channels")
                 } else {
                     XCTAssertGreaterThanOrEqual(pooled, 0.9997, "\(precision) pooled embedding cosine")
                     XCTAssertGreaterThanOrEqual(tokens, 0.999, "\(precision) worst token cosine")

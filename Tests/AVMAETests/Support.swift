@@ -50,7 +50,7 @@ enum Golden {
     static func tolerance(_ precision: Precision) -> Float {
         switch precision {
         case .fp32: 1e-4
-        case .bf16: 3e-2
+        case .bf16: 1e-2
         case .int8: 3e-2
         }
     }
