@@ -158,14 +158,7 @@ func gemm(_ x: Matrix, _ w: PreparedWeight, _ epilogue: Epilogue, into out: Muta
             rowScales.update(repeating: 1, count: m)
             input = UnsafeRawPointer(h)
         case .f32:
-            rowScales.update(repeating: 1, count: m)
-            if x.ld == k {
-                input = UnsafeRawPointer(x.base)
-            } else {
-                let copy = scratch.activations(m * k * 4).assumingMemoryBound(to: Float.self)
-                MutableMatrix(base: copy, rows: m, cols: k, ld: k).copy(from: x)
-                input = UnsafeRawPointer(copy)
-            }
+            preconditionFailure("oneDNN f32 products are made only by the bf16 probe; fp32 weights go to OpenBLAS")
         }
         let direct = epilogue.output == .store && out.ld == out.cols
         let result = direct ? out : scratch.product.matrix(m, w.cols)
