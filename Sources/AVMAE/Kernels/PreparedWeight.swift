@@ -165,7 +165,8 @@ func gemm(_ x: Matrix, _ w: PreparedWeight, _ epilogue: Epilogue, into out: Muta
         do {
             try product.run(source: input, rows: m, into: result.base, threads: BLAS.threads)
         } catch {
-            // Every shape was checked when the primitive was made; a failure here is a broken installation.
+            // brgemm accepted this layout at load (M = 512) and takes any row count; only a broken installation
+            // (or a kernel oneDNN can no longer generate) gets here, and the model cannot answer without it.
             preconditionFailure("\(error)")
         }
         applyEpilogue(result.readOnly, rowScales: rowScales, epilogue, into: out)
