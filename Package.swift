@@ -26,10 +26,12 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
 
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        // oneDNN: the int8/bf16 compute engine. Debian ships no dnnl.pc, so no pkgConfig.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // CCPU: cpuid/xgetbv and an FMA loop compiled per instruction set, which Swift cannot express.
         .target(name: "CCPU"),
-        .target(name: "AVMAE", dependencies: ["CBLAS", "CCPU"]),
+        .target(name: "AVMAE", dependencies: ["CBLAS", "CCPU", "CDNNL"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         // Decode timings per clip type (bench/decode.sh makes the clips and runs it).
 

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   pkg-config
   libopenblas-dev
+  libdnnl-dev      # oneDNN 2.6: the int8/bf16 engine (--precision); pulls libdnnl2 and libgomp1
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   libsndfile1-dev
   libmicrohttpd-dev

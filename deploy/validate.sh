@@ -66,6 +66,12 @@ if ! report="$(systemd-analyze security --offline=yes --threshold="$threshold_te
   fail "$(echo "$report" | tail -1) is above the threshold $SECURITY_THRESHOLD"
 fi
 step "systemd-analyze security: $(echo "$report" | grep 'Overall exposure level' | sed 's/.*: //') (threshold $SECURITY_THRESHOLD)"
+# The same with the int8/bf16 drop-in (MemoryDenyWriteExecute=no for oneDNN's run-time kernels) applied.
+cat "$work/avmae-serve.service" deploy/low-precision.conf > "$work/avmae-serve-low-precision.service"
+if ! report="$(systemd-analyze security --offline=yes --threshold="$threshold_tenths" "$work/avmae-serve-low-precision.service" 2>&1)"; then
+  fail "with deploy/low-precision.conf: $(echo "$report" | tail -1) is above the threshold $SECURITY_THRESHOLD"
+fi
+step "systemd-analyze security with low-precision.conf: $(echo "$report" | grep 'Overall exposure level' | sed 's/.*: //')"
 
 # --- Kubernetes ----------------------------------------------------------------------------------------
 if ! "$venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null; then

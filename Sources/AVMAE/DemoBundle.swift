@@ -55,12 +55,12 @@ public enum DemoBundle {
 }
 
 /// Deterministic, seedable generator (Vigna's SplitMix64): same seed, same demo weights on every machine.
-struct SplitMix64 {
+public struct SplitMix64 {
     var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -68,7 +68,7 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
+    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
         lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
     }
 }

@@ -9,6 +9,11 @@ public final class Model: @unchecked Sendable {
     /// Number of float parameters the model reads (every tensor in the bundle, since unused ones are refused).
     public let parameterCount: Int
 
+    /// The engine and precision the encoder's products run on (logged at start-up, reported by `bench`).
+    public let compute: ComputeEngine
+    /// Bytes of weights prepared at load and held outside the bundle's mapping (oneDNN's int8/bf16 copies).
+    public let preparedWeightBytes: Int
+
     private let store: WeightStore  // owns the mapping every layer's weights point into
     private let frontend: LogMelFrontend
     private let audioEmbedding: AudioPatchEmbedding?
@@ -17,7 +22,8 @@ public final class Model: @unchecked Sendable {
     private let head: ClassifierHead?
 
     /// Loads and validates a bundle folder (config.json, model.safetensors, labels.csv).
-    public convenience init(bundle: URL) throws {
+    /// `precision` other than fp32 prepares the encoder's weights for oneDNN at load (PreparedWeight).
+    public convenience init(bundle: URL, precision: Precision = .fp32) throws {
         let configURL = bundle.appendingPathComponent("config.json")
         guard let configData = try? Data(contentsOf: configURL) else { throw BundleError.missingFile(configURL.path) }
         let config: ModelConfig
@@ -37,11 +43,15 @@ public final class Model: @unchecked Sendable {
         } else if config.kind == .finetuned {
             throw BundleError.missingFile(labelsURL.path)
         }
-        try self.init(config: config, weights: SafeTensorsFile(path: weightsPath), labels: labels)
+        try self.init(config: config, weights: SafeTensorsFile(path: weightsPath), labels: labels, precision: precision)
     }
 
-    public convenience init(config: ModelConfig, weights: SafeTensorsFile, labels: [Label]) throws {
-        try self.init(config: config, store: WeightStore(file: weights), labels: labels)
+    public convenience init(config: ModelConfig, weights: SafeTensorsFile, labels: [Label], precision: Precision = .fp32) throws {
+        try self.init(config: config, store: WeightStore(file: weights, preparer: WeightPreparer(precision: precision)), labels: labels)
+        // Preparing read every kernel; the copies made (q/k/v joined, oneDNN's int8/bf16) are all the encoder
+        // reads of those, so the mapped pages need not stay resident. Whatever is still read from the mapping
+        // (fp32 kernels, norms, stems) faults back in on the warm-up.
+        weights.releaseResidentPages()
     }
 
     /// The tensors (name, shape, fan-in) a bundle for `config` must hold, found by building the model against a
@@ -78,6 +88,8 @@ public final class Model: @unchecked Sendable {
         let unused = store.unused()
         guard unused.isEmpty else { throw BundleError.unusedTensors(unused) }
         parameterCount = store.parameterCount
+        compute = store.preparer.engine
+        preparedWeightBytes = store.preparedBytes
     }
 
     public func makeWorkspace() -> Workspace { Workspace() }

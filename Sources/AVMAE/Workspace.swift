@@ -8,9 +8,7 @@ import Foundation
 public final class Workspace {
     // Per-block scratch, (rows = batch * tokens).
     let normed = Buffer()      // (rows, D)
-    let query = Buffer()       // (rows, D)
-    let key = Buffer()         // (rows, D)
-    let value = Buffer()       // (rows, D)
+    let queryKeyValue = Buffer()  // (rows, 3D)
     let context = Buffer()     // (rows, D)
     let scores = Buffer()      // (tokens, tokens)
     let rowSums = Buffer()     // (tokens)
@@ -27,6 +25,7 @@ public final class Workspace {
     let pooled = Buffer()      // (batch, D)
     let logits = Buffer()      // (batch, C)
     let logMel = Buffer()      // (batch * frames, mel)
+    let gemm = GemmScratch()   // low-precision engines: quantised activations, row scales, product
     private var positionTables = [PositionTableKey: [Float]]()
 
     private struct PositionTableKey: Hashable {

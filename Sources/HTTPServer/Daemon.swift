@@ -18,7 +18,7 @@ public final class Daemon: Sendable {
     private let loader: Loader
     private let loaderQueue = DispatchQueue(label: "avmae.loader")
     /// The one queue that runs model calls, shared by the old and new model during a reload.
-    private let inferenceQueue = DispatchQueue(label: "avmae.inference", qos: .userInitiated)
+    private let inferenceQueue = InferenceThread()
     private let reloads: (ok: Counter, failed: Counter)
     private let logger: Logger
     private let metricsFactory: MetricsFactory
@@ -123,6 +123,7 @@ public final class Daemon: Sendable {
         let info = backend.info
         logger.info("model loaded", metadata: [
             "model": "\(info.name)", "kind": "\(info.kind.rawValue)", "parameters": "\(info.parameterCount)",
+            "compute": "\(info.compute)",
             "seconds": "\(Date().timeIntervalSince(start))",
         ])
         warm()

@@ -1,3 +1,4 @@
+import AVMAE
 import Foundation
 
 /// Every setting of `avmae-serve serve`, typed, with its default written out. Layers, lowest first: defaults,
@@ -32,6 +33,9 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// OpenBLAS threads for the one inference thread's matrix products; unset keeps OpenBLAS's own choice
     /// (OPENBLAS_NUM_THREADS, else all cores). On a machine shared with other work, fewer can be faster.
     public var blasThreads: Int?
+    /// The encoder's number format: fp32 (OpenBLAS, upstream's numbers) or, where the CPU runs them fast,
+    /// int8 / bf16 on oneDNN (accuracy in models/README.md). Refused at start-up where unavailable.
+    public var precision = Precision.fp32
     public var logLevel = "info"
     /// Bearer keys, one per line; unset means no authentication.
     public var apiKeyFile: String?
@@ -189,7 +193,7 @@ extension ServerConfig {
         field("max_pending_decodes", \.maxPendingDecodes), field("retry_after_seconds", \.retryAfterSeconds),
         field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
         field("max_duration_seconds", \.maxDurationSeconds), field("max_video_rows", \.maxVideoRows),
-        field("blas_threads", \.blasThreads),
+        field("blas_threads", \.blasThreads), field("precision", \.precision),
         field("log_level", \.logLevel), field("api_key_file", \.apiKeyFile),
         field("auth_exempt_paths", \.authExemptPaths), field("tls_cert", \.tlsCert), field("tls_key", \.tlsKey),
     ]

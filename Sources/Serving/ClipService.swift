@@ -38,10 +38,10 @@ public final class ClipService: Sendable {
     private let inFlight = DispatchGroup()
     private let intake: Lifecycle
 
-    /// `inferenceQueue` is the one serial queue that runs model calls; share it between the services of
+    /// `inferenceQueue` is the one thread that runs model calls; share it between the services of
     /// successive reloads so only one of them is inside BLAS at a time.
     public init(backend: InferenceBackend, decoder: ClipDecoding, configuration: Configuration, lifecycle: Lifecycle,
-                inferenceQueue: DispatchQueue = DispatchQueue(label: "avmae.inference", qos: .userInitiated),
+                inferenceQueue: InferenceThread = InferenceThread(),
                 clock: ServingClock = MonotonicClock(), logger: Logger, metrics: ServingMetrics) {
         self.info = backend.info
         self.backend = backend

@@ -15,6 +15,8 @@ public struct ModelInfo: Sendable {
     public var windowSamples: Int
     /// Bytes in one video crop. // (frames * 224 * 224 * 3)
     public var videoRowLength: Int
+    /// Engine and precision of the encoder's products, e.g. "int8 on oneDNN 2.6.3 (brg:avx512_core_vnni)".
+    public var compute = "fp32 on OpenBLAS"
 
     public var hasHead: Bool { numClasses > 0 && labelSet != .none }
 

@@ -1,21 +1,21 @@
 import Dispatch
 import Logging
 
-/// The only owner of the model session and its workspace. Everything it does happens on one serial queue,
-/// which is therefore the only thread that calls into BLAS. The batcher hands it one batch at a time.
+/// The only owner of the model session and its workspace. Everything it does happens on one `InferenceThread`,
+/// which is therefore the only thread that calls into BLAS and oneDNN. The batcher hands it one batch at a time.
 /// The queue is passed in so that, during a model reload, the old and the new model's workers share it:
 /// the new model's warm-up then waits behind the old model's batches instead of competing for the cores.
 ///
 /// Drain path: the queue is serial and fed one batch at a time by `Batcher`, so once the batcher is idle
 /// this worker's share of the queue is too.
 final class InferenceWorker: @unchecked Sendable {
-    private let queue: DispatchQueue
+    private let queue: InferenceThread
     private let backend: InferenceBackend
     private let clock: ServingClock
     private let logger: Logger
     private var session: InferenceSession?  // touched only on `queue`
 
-    init(backend: InferenceBackend, queue: DispatchQueue, clock: ServingClock, logger: Logger) {
+    init(backend: InferenceBackend, queue: InferenceThread, clock: ServingClock, logger: Logger) {
         self.backend = backend
         self.queue = queue
         self.clock = clock

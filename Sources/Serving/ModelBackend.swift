@@ -10,11 +10,13 @@ public struct ModelBackend: InferenceBackend {
     public init(model: Model) {
         self.model = model
         let config = model.config
-        info = ModelInfo(name: config.name, kind: config.kind, modalities: config.modalities,
+        var info = ModelInfo(name: config.name, kind: config.kind, modalities: config.modalities,
                          labelSet: config.labelSet, labels: model.labels, numClasses: config.numClasses,
                          clipSeconds: config.clipSeconds, frames: config.frames,
                          parameterCount: model.parameterCount, windowSamples: config.windowSamples,
                          videoRowLength: config.frames * Self.cropSize * Self.cropSize * 3)
+        info.compute = "\(model.compute)"
+        self.info = info
     }
 
     /// Video frames are centre-cropped to this square (spec Part A.4).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct AVMAEServe: ParsableCommand {

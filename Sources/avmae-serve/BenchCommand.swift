@@ -27,20 +27,27 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Cases: audio1 (496 tokens), audio4 (4 x 496), video1 (1568 tokens).")
     var cases: [String] = ["audio1", "audio4", "video1"]
 
+    @Option(help: "Precision to run (repeatable): fp32, int8, bf16. Default: every one this CPU runs fast, interleaved.")
+    var precision: [Precision] = []
+
     @Option(help: "Also time decoding every clip in this folder (bench/decode.sh makes them), as a share of audio1.")
     var decode: String?
 
     struct CaseResult: Codable {
         var name: String, modality: String, tokens: Int, batch: Int
+        /// fp32 | int8 | bf16, and the engine that ran it, e.g. "int8 on oneDNN 2.6.3 (brg:avx512_core_vnni)"
+        var precision: String, engine: String
+        /// Low precision only: the worst cosine, over the batch, between its pooled embedding and fp32's.
+        var cosineToFp32: Double?
+        /// Weights prepared at load outside the bundle's mapping (oneDNN's int8/bf16 copies).
+        var preparedWeightsMiB: Double
         var seconds: Double, gflop: Double, gflops: Double
         /// sgemm alone on every product the encoder issues (attention's small per-head ones included)
         var sgemmSeconds: Double, sgemmGflops: Double, ratio: Double
         /// sgemm on the encoder's big linear shapes only (the machine's best sustained rate)
         var sgemmLinearGflops: Double, ratioToLinear: Double
         var rssBeforeMiB: Double, rssAfterMiB: Double, weightsMiB: Double
-        /// What ran the products: `fp32` on `openblas` (ComputeInfo's backend and precision).
-        var precision: String, engine: String
-        /// Model GFLOP/s and sgemm GFLOP/s over the same-run FMA peak of these threads.
+        /// Model GFLOP/s and sgemm GFLOP/s over the same-run fp32 FMA peak of these threads.
         var ratioToPeak: Double, sgemmRatioToPeak: Double
     }
 
@@ -48,10 +55,16 @@ struct BenchCommand: ParsableCommand {
         let kernel = try KernelCheck.run()
         BLAS.threads = threads
         KernelCheck.report(kernel)
-        let compute = kernel.info
+        let compute = kernel.info()
         let peak = FMAPeak.measure(threads: threads, cpu: compute.cpu)
         if !json {
             print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %d-bit vectors)", peak.gflops, threads, peak.vectorBits))
+        }
+        let precisions = precision.isEmpty ? ComputeEngine.availablePrecisions : precision
+        do {
+            for p in precisions { try ComputeEngine.checkAvailable(p) }
+        } catch let error as ComputeError {
+            throw ValidationError(error.description)
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -64,14 +77,17 @@ struct BenchCommand: ParsableCommand {
             config.frames = 16
             if !json { print("building \(config.name): \(layers) layers, random weights ...") }
             try DemoBundle.write(to: dir, config: config, seed: 1)
-            let model = try Model(bundle: dir)
-            let ws = model.makeWorkspace()
+            // fp32 is always loaded: it is the reference every low precision's cosine is measured against.
+            let reference = try Model(bundle: dir)
+            let models = try precisions.map { $0 == .fp32 ? reference : try Model(bundle: dir, precision: $0) }
             for name in wanted {
                 guard let batch = Int(name.dropFirst(modality.rawValue.count)), batch > 0 else {
                     throw ValidationError("unknown case \(name): use audioN or videoN")
                 }
-                results.append(try measure(name, model: model, modality: modality, batch: batch, ws, compute: compute, peak: peak))
-                if !json { print(format(results.last!)) }
+                let measured = try measure(name, models: models, reference: reference, modality: modality, batch: batch,
+                                           peak: peak)
+                results += measured
+                if !json { measured.forEach { print(format($0)) } }
             }
             try FileManager.default.removeItem(at: dir)
         }
@@ -89,7 +105,7 @@ struct BenchCommand: ParsableCommand {
                 "threads": threads, "cpu": compute.cpu.modelName, "vendor": compute.cpu.vendor,
                 "cpuFamily": compute.cpu.family, "cpuModel": compute.cpu.model, "isa": compute.cpu.isa.rawValue,
                 "features": compute.cpu.features.sorted().map(\.rawValue), "backend": compute.backend,
-                "precision": compute.precision, "peakGflops": peak.gflops, "peakVectorBits": peak.vectorBits,
+                "precisions": precisions.map(\.rawValue), "peakGflops": peak.gflops, "peakVectorBits": peak.vectorBits,
                 "cases": try results.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
                 "decode": try decodeRows.map { try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) },
             ]
@@ -101,9 +117,11 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    private func measure(_ name: String, model: Model, modality: Modality, batch: Int, _ ws: Workspace,
-                         compute: ComputeInfo, peak: FMAPeak) throws -> CaseResult {
-        let c = model.config
+    /// Every model on the same input, interleaved run by run with the sgemm baselines, so a noisy neighbour
+    /// slows them all alike.
+    private func measure(_ name: String, models: [Model], reference: Model, modality: Modality, batch: Int,
+                         peak: FMAPeak) throws -> [CaseResult] {
+        let c = reference.config
         var rng = UInt64(42)
         func noise(_ count: Int) -> [Float] {
             (0..<count).map { _ in rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float(rng >> 40) / Float(1 << 24) * 2 - 1 }
@@ -120,35 +138,64 @@ struct BenchCommand: ParsableCommand {
         let rssBefore = Memory.residentMiB()
         let shapes = Cost.encoderShapes(config: c, tokens: tokens, batch: batch, layers: c.numLayers, patchSize: patch)
         let all = BLAS.Baseline(shapes), linear = BLAS.Baseline(Array(shapes[1...3]))
-        _ = try model.run(input, workspace: ws)
+        let workspaces = models.map { $0.makeWorkspace() }
+        // The warm-up runs give the outputs the cosines compare.
+        let fp32Pooled = pooled(try reference.run(input, workspace: reference.makeWorkspace()))
+        let cosines = try zip(models, workspaces).map { model, ws in
+            model.compute.precision == .fp32 ? nil : worstCosine(pooled(try model.run(input, workspace: ws)), fp32Pooled)
+        }
         _ = all.time()
-        // Model and baselines alternate, so a noisy neighbour slows all three alike.
-        var times = [Double](), sgemmTimes = [Double](), linearTimes = [Double]()
+        var times = [[Double]](repeating: [], count: models.count), sgemmTimes = [Double](), linearTimes = [Double]()
         for _ in 0..<runs {
-            let t = Date()
-            _ = try model.run(input, workspace: ws)
-            times.append(Date().timeIntervalSince(t))
+            for (i, (model, ws)) in zip(models, workspaces).enumerated() {
+                let t = Date()
+                _ = try model.run(input, workspace: ws)
+                times[i].append(Date().timeIntervalSince(t))
+            }
             sgemmTimes.append(all.time())
             linearTimes.append(linear.time())
         }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
-        let seconds = median(times), sgemm = median(sgemmTimes)
-        let flops = all.flops
+        let sgemm = median(sgemmTimes), flops = all.flops
         let linearRate = linear.flops / median(linearTimes) / 1e9
-        return CaseResult(name: name, modality: modality.rawValue, tokens: tokens, batch: batch, seconds: seconds,
-                          gflop: flops / 1e9, gflops: flops / seconds / 1e9, sgemmSeconds: sgemm,
-                          sgemmGflops: flops / sgemm / 1e9, ratio: sgemm / seconds, sgemmLinearGflops: linearRate,
-                          ratioToLinear: flops / seconds / 1e9 / linearRate, rssBeforeMiB: rssBefore,
-                          rssAfterMiB: Memory.residentMiB(), weightsMiB: Double(model.parameterCount) * 4 / 1_048_576,
-                          precision: compute.precision, engine: compute.backend,
-                          ratioToPeak: flops / seconds / 1e9 / peak.gflops, sgemmRatioToPeak: flops / sgemm / 1e9 / peak.gflops)
+        let rssAfter = Memory.residentMiB()
+        return models.indices.map { i in
+            let seconds = median(times[i]), model = models[i]
+            return CaseResult(name: name, modality: modality.rawValue, tokens: tokens, batch: batch,
+                              precision: model.compute.precision.rawValue, engine: "\(model.compute)",
+                              cosineToFp32: cosines[i], preparedWeightsMiB: Double(model.preparedWeightBytes) / 1_048_576,
+                              seconds: seconds, gflop: flops / 1e9, gflops: flops / seconds / 1e9, sgemmSeconds: sgemm,
+                              sgemmGflops: flops / sgemm / 1e9, ratio: sgemm / seconds, sgemmLinearGflops: linearRate,
+                              ratioToLinear: flops / seconds / 1e9 / linearRate, rssBeforeMiB: rssBefore,
+                              rssAfterMiB: rssAfter, weightsMiB: Double(model.parameterCount) * 4 / 1_048_576,
+                              ratioToPeak: flops / seconds / 1e9 / peak.gflops, sgemmRatioToPeak: flops / sgemm / 1e9 / peak.gflops)
+        }
+    }
+
+    /// Each batch item's encoder tokens, mean-pooled: (batch) x (D).
+    private func pooled(_ output: ModelOutput) -> [[Double]] {
+        guard let t = output.audioTokens ?? output.videoTokens else { return [] }
+        let (b, n, d) = (t.shape[0], t.shape[1], t.shape[2])
+        return (0..<b).map { item in
+            var sum = [Double](repeating: 0, count: d)
+            for r in 0..<n { for j in 0..<d { sum[j] += Double(t.data[(item * n + r) * d + j]) } }
+            return sum
+        }
+    }
+
+    private func worstCosine(_ a: [[Double]], _ b: [[Double]]) -> Double {
+        zip(a, b).map { x, y in
+            let dot = zip(x, y).reduce(0) { $0 + $1.0 * $1.1 }
+            let nx = x.reduce(0) { $0 + $1 * $1 }.squareRoot(), ny = y.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return dot / (nx * ny)
+        }.min() ?? 1
     }
 
     private func format(_ r: CaseResult) -> String {
-        String(format: "%-7@ %5d tokens x %d: %7.3f s  %7.1f GFLOP  %6.1f GFLOP/s | sgemm alone %7.3f s  %6.1f GFLOP/s | ratio %.3f | linear-shape sgemm %6.1f GFLOP/s, ratio %.3f | of FMA peak: model %.2f, sgemm %.2f | RSS %.0f -> %.0f MiB (weights %.0f MiB)",
-               r.name as NSString, r.tokens, r.batch, r.seconds, r.gflop, r.gflops, r.sgemmSeconds, r.sgemmGflops, r.ratio, r.sgemmLinearGflops, r.ratioToLinear,
-               r.ratioToPeak, r.sgemmRatioToPeak,
-               r.rssBeforeMiB, r.rssAfterMiB, r.weightsMiB)
+        let cosine = r.cosineToFp32.map { String(format: " | cosine to fp32 %.6f", $0) } ?? ""
+        return String(format: "%-7@ %-4@ %5d tokens x %d: %7.3f s  %7.1f GFLOP  %6.1f GFLOP/s | sgemm alone %7.3f s  %6.1f GFLOP/s | ratio %.3f | linear-shape sgemm %6.1f GFLOP/s, ratio %.3f | of FMA peak: model %.2f, sgemm %.2f | RSS %.0f -> %.0f MiB (weights %.0f MiB)",
+               r.name as NSString, r.precision as NSString, r.tokens, r.batch, r.seconds, r.gflop, r.gflops, r.sgemmSeconds, r.sgemmGflops, r.ratio, r.sgemmLinearGflops, r.ratioToLinear,
+               r.ratioToPeak, r.sgemmRatioToPeak, r.rssBeforeMiB, r.rssAfterMiB, r.weightsMiB) + cosine + " | \(r.engine)"
     }
 }
 

@@ -47,6 +47,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int = 2
 
+    @Option(name: .long, help: "Encoder precision: fp32 (default), int8 or bf16.")
+    var precision: Precision = .fp32
+
     func validate() throws {
         guard waveform == nil || spectrogram == nil else { throw ValidationError("give --waveform or --spectrogram, not both") }
         guard clip == nil || (waveform == nil && spectrogram == nil && frames == nil) else {
@@ -61,8 +64,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let kernel = try KernelCheck.run()
         BLAS.threads = threads
-        KernelCheck.report(kernel)
-        let bundle = try Model(bundle: URL(fileURLWithPath: model))
+        KernelCheck.report(kernel, precision: precision)
+        let bundle = try Model(bundle: URL(fileURLWithPath: model), precision: precision)
         if let clip {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: clip)))
             let tensors = try ClipRun(model: bundle, crops: CropCount(rawValue: crops)!).run(bytes)
@@ -98,3 +101,5 @@ struct RunCommand: ParsableCommand {
         }
     }
 }
+
+extension Precision: ExpressibleByArgument {}

@@ -32,6 +32,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
+    @Option(help: "Encoder precision: fp32 (default), int8 or bf16 (where the CPU runs it fast).") var precision: String?
     @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
     @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
     @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
@@ -47,6 +48,10 @@ struct Serve: ParsableCommand {
         } catch let error as ServerConfig.ConfigError {
             throw ValidationError(error.description)
         }
+        // A precision this CPU (or this unit's sandbox) cannot run fast is refused before anything starts.
+        do { try ComputeEngine.checkAvailable(config.precision) } catch let error as ComputeError {
+            throw ValidationError(error.description)
+        }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -60,7 +65,7 @@ struct Serve: ParsableCommand {
         logger.info("configuration", metadata: ["config": "\(config)"])
         // Process-global, like the logging and metrics bootstrap, so it is set here and nowhere below.
         if let threads = config.blasThreads { BLAS.threads = threads }
-        let compute = kernel.info
+        let compute = kernel.info(precision: config.precision)
         logger.info("compute", metadata: .init(uniqueKeysWithValues: compute.fields.map { ($0, .string($1)) }))
         if let warning = kernel.warning { logger.warning("slow BLAS kernel", metadata: ["reason": "\(warning)"]) }
         Gauge(label: "avmae_compute_info", dimensions: compute.labels, factory: factory).record(1)
@@ -127,7 +132,7 @@ struct Serve: ParsableCommand {
         let named: [(String, CustomStringConvertible?)] = [
             ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
-            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
+            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads), ("precision", precision),
             ("log_level", logLevel), ("api_key_file", apiKeyFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey),
         ]

@@ -15,10 +15,11 @@ final class GoldenParityTests: XCTestCase {
         frames = .bytes(shape: [2, 4, 224, 224, 3], try io.bytes("inputs/rgb4_uint8"))
     }
 
-    func run(_ config: ModelConfig, prefix: String, head: String? = nil, audio: Bool, video: Bool) throws -> ModelOutput {
+    func run(_ config: ModelConfig, prefix: String, head: String? = nil, audio: Bool, video: Bool,
+             precision: Precision = .fp32) throws -> ModelOutput {
         let dir = try Golden.bundle(params: params, prefix: prefix, headPrefix: head, config: config)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try Model(bundle: dir)
+        let model = try Model(bundle: dir, precision: precision)
         return try model.run(ModelInput(spectrogram: audio ? spectrogram : nil, frames: video ? frames : nil),
                              workspace: model.makeWorkspace())
     }
@@ -84,5 +85,22 @@ final class GoldenParityTests: XCTestCase {
         let ref = try Golden.file("ref_f64.safetensors")
         let out = try run(finetuned([.audio, .video], classes: 527), prefix: "ft_av/", audio: true, video: true)
         assertClose(out.logits, try ref.tensor("outputs/finetune/as527/av/logits"), "ft_av logits vs float64")
+    }
+
+    /// int8 and bf16 against the same upstream outputs at their documented tolerances (models/README.md):
+    /// every golden model, logits and tokens.
+    func testLowPrecisionGoldens() throws {
+        for precision in ComputeEngine.availablePrecisions where precision != .fp32 {
+            let tolerance = Golden.tolerance(precision)
+            let pre = try run(Golden.config(.pretrained, .midFusion, [.audio, .video], width: 32, heads: 2, mlp: 64, layers: 1, joint: 1),
+                              prefix: "pretrain/", audio: true, video: true, precision: precision)
+            assertClose(pre.audioTokens, try io.tensor("outputs/pretrain/encoder_tokens/spectrogram"), tolerance: tolerance, "\(precision) pretrain audio tokens")
+            assertClose(pre.videoTokens, try io.tensor("outputs/pretrain/encoder_tokens/rgb"), tolerance: tolerance, "\(precision) pretrain rgb tokens")
+            for (m, mods) in [("av", [Modality.audio, .video]), ("a", [.audio]), ("v", [.video])] {
+                let out = try run(finetuned(mods, classes: 527), prefix: "ft_\(m)/", audio: mods.contains(.audio),
+                                  video: mods.contains(.video), precision: precision)
+                assertClose(out.logits, try io.tensor("outputs/finetune/as527/\(m)/logits"), tolerance: tolerance, "\(precision) ft_\(m) as527 logits")
+            }
+        }
     }
 }

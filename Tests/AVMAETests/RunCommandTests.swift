@@ -54,6 +54,25 @@ final class RunCommandTests: XCTestCase {
         assertClose(try result.tensor("logits"), try io.tensor("outputs/finetune/as527/av/logits"), "run CLI ft_av logits")
     }
 
+    /// `run --precision int8|bf16` end to end: the same golden logits at the documented low-precision tolerance,
+    /// and a precision name that does not exist refused with the valid ones.
+    func testRunAtLowPrecision() throws {
+        let params = try Golden.file("params.safetensors"), io = try Golden.file("io.safetensors")
+        let config = Golden.config(.finetuned, .mbt, [.audio], width: 32, heads: 2, mlp: 64, layers: 2, fusion: 1, classes: 527)
+        let bundle = try Golden.bundle(params: params, prefix: "ft_a/", config: config)
+        defer { try? FileManager.default.removeItem(at: bundle) }
+        let spec = work.appendingPathComponent("spec.npy"), out = work.appendingPathComponent("out.safetensors")
+        try NumpyArray.write(try io.tensor("inputs/spectrogram"), to: spec)
+        for precision in ComputeEngine.availablePrecisions where precision != .fp32 {
+            try cli(["run", "--model", bundle.path, "--spectrogram", spec.path, "--out", out.path, "--precision", precision.rawValue])
+            assertClose(try SafeTensorsFile(path: out.path).tensor("logits"), try io.tensor("outputs/finetune/as527/a/logits"),
+                        tolerance: Golden.tolerance(precision), "run CLI \(precision) ft_a logits")
+        }
+        let refused = try cli(["run", "--model", bundle.path, "--spectrogram", spec.path, "--out", out.path, "--precision", "fp16"],
+                              expectStatus: 64)
+        XCTAssertTrue(refused.contains("fp16"), refused)
+    }
+
     func testRunWaveformThroughFrontendMatchesTensorFlow() throws {
         let dir = Golden.fixtures.appendingPathComponent("frontend")
         let golden = try Golden.file("frontend-default.safetensors", in: dir)

@@ -1,3 +1,4 @@
+import AVMAE
 import HTTPServer
 import XCTest
 
@@ -21,6 +22,10 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(config.maxQueue, ServerConfig().maxQueue, "untouched settings keep their defaults")
         XCTAssertNil(config.hopSeconds)
         XCTAssertTrue(config.description.contains("max_batch=16"))
+        XCTAssertEqual(config.precision, .fp32, "fp32 is the default precision")
+        let int8 = try ServerConfig.load(file: nil, environment: ["AVMAE_BUNDLE": "/b", "AVMAE_PRECISION": "int8"], flags: [:])
+        XCTAssertEqual(int8.precision, .int8)
+        XCTAssertTrue(int8.description.contains("precision=int8"))
     }
 
     func testMistakesAreNamedWithTheirSource() throws {
@@ -37,6 +42,9 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: [:], flags: [:])) {
             XCTAssertEqual($0 as? ServerConfig.ConfigError,
                            .invalid("no model bundle; pass --bundle DIR or set AVMAE_BUNDLE"))
+        }
+        XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: [:], flags: ["bundle": "/b", "precision": "int4"])) {
+            XCTAssertEqual($0 as? ServerConfig.ConfigError, .badValue(key: "precision", value: "int4", source: "flag"))
         }
         XCTAssertThrowsError(try ServerConfig.load(file: try file("[1, 2]"), environment: [:], flags: [:]))
     }

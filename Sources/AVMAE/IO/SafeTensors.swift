@@ -72,6 +72,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     deinit { munmap(mapping, mappedLength) }
 
+    /// Drops the mapping's pages from this process's resident set; later reads fault them back in from the file
+    /// (a read-only private mapping, never written, so nothing is lost).
+    func releaseResidentPages() {
+        madvise(mapping, mappedLength, MADV_DONTNEED)
+    }
+
     public var names: [String] { entries.keys.sorted() }
 
     /// Zero-copy pointer to an F32 tensor's data inside the mapping. Data that is not 4-byte aligned (a writer

@@ -14,14 +14,26 @@ final class WeightStore {
     private(set) var recorded = [(name: String, shape: [Int], fanIn: Int)]()
     private let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
-    init(file: SafeTensorsFile?) {
+    /// How weight matrices are made ready for the chosen engine and precision.
+    let preparer: WeightPreparer
+    /// For the stems and the head, which stay fp32 whatever the precision: they are a few percent of the work,
+    /// and the patch embedding reads raw log-mels and pixels (models/README.md, accuracy).
+    let fullPrecisionPreparer = WeightPreparer()
+
+    init(file: SafeTensorsFile?, preparer: WeightPreparer = WeightPreparer()) {
         self.file = file
+        self.preparer = preparer
     }
+
+    /// Bytes of prepared weights held outside the mapping.
+    var preparedBytes: Int { preparer.residentBytes + fullPrecisionPreparer.residentBytes }
+
+    var isRecording: Bool { file == nil }
 
     deinit { placeholder.deallocate() }
 
     func scope(_ prefix: String) -> WeightScope {
-        WeightScope(store: self, prefix: prefix)
+        WeightScope(store: self, prefix: prefix, preparer: preparer)
     }
 
     /// Looks up `name` (or the first alias present), checks its shape, and returns it as a [rows, cols] matrix.
@@ -52,9 +64,24 @@ final class WeightStore {
 struct WeightScope {
     let store: WeightStore
     let prefix: String
+    let preparer: WeightPreparer
 
     func scope(_ name: String) -> WeightScope {
-        WeightScope(store: store, prefix: path(name))
+        WeightScope(store: store, prefix: path(name), preparer: preparer)
+    }
+
+    /// The same scope with its products kept at fp32 on OpenBLAS, whatever the model's precision.
+    var fullPrecision: WeightScope {
+        WeightScope(store: store, prefix: prefix, preparer: store.fullPrecisionPreparer)
+    }
+
+    /// Column blocks (K, n_i) of one product, prepared once for the engine (a placeholder when recording).
+    func prepare(_ parts: [Weight], rowScale: [Float]? = nil) throws -> PreparedWeight {
+        let k = parts[0].matrix.rows, n = parts.reduce(0) { $0 + $1.matrix.cols }
+        guard !store.isRecording else {
+            return PreparedWeight(.openBLAS(Matrix(base: parts[0].matrix.base, rows: k, cols: n, ld: n)), rows: k, cols: n)
+        }
+        return try preparer.prepare(parts.map(\.matrix), rowScale: rowScale)
     }
 
     func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }

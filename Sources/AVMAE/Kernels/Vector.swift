@@ -5,11 +5,11 @@ import Foundation
 
 typealias F8 = SIMD8<Float>
 
-@inline(__always) private func load(_ p: UnsafeMutablePointer<Float>) -> F8 {
+@inline(__always) func load(_ p: UnsafeMutablePointer<Float>) -> F8 {
     UnsafeRawPointer(p).loadUnaligned(as: F8.self)
 }
 
-@inline(__always) private func store(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+@inline(__always) func store(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
@@ -41,6 +41,11 @@ func vScale(_ v: UnsafeMutableBufferPointer<Float>, _ factor: Float) {
     while i < n { p[i] *= factor; i += 1 }
 }
 
+@inline(__always) func gelu8(_ x: F8) -> F8 {
+    let u = 0.7978845608028654 * 2 * (x + 0.044715 * x * x * x)
+    return x / (1 + exp8(-u))
+}
+
 /// GELU, tanh form (flax.linen.gelu, approximate=True): 0.5 x (1 + tanh(u)) written as x * sigmoid(2u),
 /// u = sqrt(2/pi) (x + 0.044715 x^3).
 func geluInPlace(_ m: MutableMatrix) {
@@ -49,12 +54,7 @@ func geluInPlace(_ m: MutableMatrix) {
     for r in range {
         let p = m.base + r * m.ld, n = m.cols
         var i = 0
-        while i + 8 <= n {
-            let x = load(p + i)
-            let u = c * (x + 0.044715 * x * x * x)
-            store(x / (1 + exp8(-u)), p + i)
-            i += 8
-        }
+        while i + 8 <= n { store(gelu8(load(p + i)), p + i); i += 8 }
         while i < n {
             let x = p[i]
             let u = c * (x + 0.044715 * x * x * x)

@@ -2,18 +2,16 @@
 /// Port of flax.linen.MultiHeadDotProductAttention as used by scenic/projects/mbt/model.py EncoderBlock
 /// (google-research/scenic@4a38d475).
 struct Attention {
-    let query: Linear   // kernel (D, H*Dh)
-    let key: Linear
-    let value: Linear
-    let out: Linear     // kernel (H*Dh, D)
+    let queryKeyValue: Linear  // query, key and value side by side: kernel (D, 3 * H*Dh)
+    let out: Linear            // kernel (H*Dh, D)
     let heads: Int
     let headDim: Int
 
-    init(_ w: WeightScope, dim: Int, heads: Int) throws {
+    /// `input`: the LayerNorm whose output is `h` in `callAsFunction`.
+    init(_ w: WeightScope, dim: Int, heads: Int, input: LayerNorm) throws {
         let headDim = dim / heads
-        query = try Linear(w.scope("query"), kernelShape: [dim, heads, headDim], biasShape: [heads, headDim])
-        key = try Linear(w.scope("key"), kernelShape: [dim, heads, headDim], biasShape: [heads, headDim])
-        value = try Linear(w.scope("value"), kernelShape: [dim, heads, headDim], biasShape: [heads, headDim])
+        queryKeyValue = try Linear(concatenating: [w.scope("query"), w.scope("key"), w.scope("value")],
+                                   kernelShape: [dim, heads, headDim], biasShape: [heads, headDim], input: input)
         out = try Linear(w.scope("out"), kernelShape: [heads, headDim, dim], biasShape: [dim])
         self.heads = heads
         self.headDim = headDim
@@ -22,10 +20,9 @@ struct Attention {
     /// residual += Attention(h); h is the LayerNorm_0 output, both (batch * tokens, D).
     func callAsFunction(_ h: Matrix, batch: Int, tokens: Int, residual: MutableMatrix, _ ws: Workspace) {
         let rows = batch * tokens, dim = heads * headDim
-        let q = ws.query.matrix(rows, dim), k = ws.key.matrix(rows, dim), v = ws.value.matrix(rows, dim)
-        query(h, into: q)
-        key(h, into: k)
-        value(h, into: v)
+        let qkv = ws.queryKeyValue.matrix(rows, 3 * dim)  // (rows, [q | k | v])
+        queryKeyValue(h, into: qkv, ws)
+        let q = qkv.columns(0, dim), k = qkv.columns(dim, dim), v = qkv.columns(2 * dim, dim)
         q.scale(by: 1 / Float(headDim).squareRoot())
         let context = ws.context.matrix(rows, dim)
         let scores = ws.scores.matrix(tokens, tokens)
@@ -42,6 +39,6 @@ struct Attention {
                 scaleRows(cb.columns(cols, headDim), by: inverseSums.base)
             }
         }
-        out.accumulate(context.readOnly, into: residual)
+        out.accumulate(context.readOnly, into: residual, ws)
     }
 }

@@ -5,7 +5,7 @@ struct ClassifierHead {
     let projection: Linear  // kernel (D, C)
 
     init(_ w: WeightScope, dim: Int, classes: Int) throws {
-        projection = try Linear(w.scope("output_projection"), kernelShape: [dim, classes], biasShape: [classes])
+        projection = try Linear(w.scope("output_projection").fullPrecision, kernelShape: [dim, classes], biasShape: [classes])
     }
 
     /// -> logits (batch, C)
@@ -18,7 +18,7 @@ struct ClassifierHead {
         for (i, m) in modalities.enumerated() {
             let x = tokens[m]!
             for b in 0..<batch { meanOfRows(x.item(b).readOnly, into: pooled.row(b)) }
-            projection(pooled.readOnly, into: i == 0 ? logits : perModality)
+            projection(pooled.readOnly, into: i == 0 ? logits : perModality, ws)
             if i > 0 { addInPlace(logits, perModality.readOnly) }
         }
         logits.scale(by: 1 / Float(modalities.count))

@@ -3,17 +3,16 @@ struct MLP {
     let dense0: Linear
     let dense1: Linear
 
-    init(_ w: WeightScope, dim: Int, hidden: Int) throws {
-        dense0 = try Linear(w.scope("Dense_0"), kernelShape: [dim, hidden], biasShape: [hidden])
+    init(_ w: WeightScope, dim: Int, hidden: Int, input: LayerNorm) throws {
+        dense0 = try Linear(w.scope("Dense_0"), kernelShape: [dim, hidden], biasShape: [hidden], input: input)
         dense1 = try Linear(w.scope("Dense_1"), kernelShape: [hidden, dim], biasShape: [dim])
     }
 
     /// residual += MLP(h)
     func callAsFunction(_ h: Matrix, residual: MutableMatrix, _ ws: Workspace) {
         let hidden = ws.hidden.matrix(h.rows, dense0.kernel.cols)  // (rows, mlp)
-        dense0(h, into: hidden)
-        geluInPlace(hidden)
-        dense1.accumulate(hidden.readOnly, into: residual)
+        dense0(h, into: hidden, activation: .gelu, ws)
+        dense1.accumulate(hidden.readOnly, into: residual, ws)
     }
 }
 
@@ -28,10 +27,10 @@ struct EncoderBlock {
 
     init(_ w: WeightScope, config: ModelConfig) throws {
         let d = config.hiddenSize
-        norm0 = try LayerNorm(w.scope("LayerNorm_0"), dim: d)
-        attention = try Attention(w.scope("MultiHeadDotProductAttention_0"), dim: d, heads: config.numHeads)
-        norm1 = try LayerNorm(w.scope("LayerNorm_1"), dim: d)
-        mlp = try MLP(w.scope("MlpBlock_0"), dim: d, hidden: config.mlpDim)
+        norm0 = try LayerNorm(w.scope("LayerNorm_0"), dim: d, feedsProduct: true)
+        attention = try Attention(w.scope("MultiHeadDotProductAttention_0"), dim: d, heads: config.numHeads, input: norm0)
+        norm1 = try LayerNorm(w.scope("LayerNorm_1"), dim: d, feedsProduct: true)
+        mlp = try MLP(w.scope("MlpBlock_0"), dim: d, hidden: config.mlpDim, input: norm1)
     }
 
     func callAsFunction(_ x: TokenBatch, _ ws: Workspace) {

@@ -9,7 +9,7 @@ struct AudioPatchEmbedding {
     init(_ w: WeightScope, dim: Int) throws {
         // In-channels 3 (an inflated-spectrogram checkpoint) would need the kernel summed over channels; the
         // released AV-MAE configs all use 1 (inflate_spectrograms=False), so refuse anything else by shape.
-        projection = try Linear(w, kernelShape: [Self.p, Self.p, 1, dim], biasShape: [dim])
+        projection = try Linear(w.fullPrecision, kernelShape: [Self.p, Self.p, 1, dim], biasShape: [dim])
     }
 
     /// spectrogram: (batch * frames, mel) -> tokens (batch, (frames/16) * (mel/16), D)
@@ -28,7 +28,7 @@ struct AudioPatchEmbedding {
                 }
             }
         }
-        projection(patches.readOnly, into: out.all)
+        projection(patches.readOnly, into: out.all, ws)
         addPositions(out, ws)
     }
 }
@@ -41,7 +41,7 @@ struct VideoTubeletEmbedding {
     let projection: Linear  // kernel (2*16*16*3, D): patch vector ordered (dt, dh, dw, c)
 
     init(_ w: WeightScope, dim: Int) throws {
-        projection = try Linear(w, kernelShape: [Self.pt, Self.ps, Self.ps, 3, dim], biasShape: [dim])
+        projection = try Linear(w.fullPrecision, kernelShape: [Self.pt, Self.ps, Self.ps, 3, dim], biasShape: [dim])
     }
 
     /// frames: (batch, T, 224, 224, 3) -> tokens (batch, (T/2) * 196, D)
@@ -84,7 +84,7 @@ struct VideoTubeletEmbedding {
                 }
             }
         }
-        projection(patches.readOnly, into: out.all)
+        projection(patches.readOnly, into: out.all, ws)
         addPositions(out, ws)
     }
 }
