@@ -87,7 +87,7 @@ final class LowPrecisionAccuracyTests: XCTestCase {
         let frames = 2 * 4 * 224 * 224 * 3
         return ModelInput(spectrogram: Tensor(shape: [2, c.spectrogramFrames, c.frontend.melBins],
                                               data: (0..<(2 * c.spectrogramFrames * c.frontend.melBins)).map { _ in rng.uniform(-1, 1) * 3 }),
-                          frames: Tensor(shape: [2, 4, 224, 224, 3], data: (0..<frames).map { _ in rng.uniform(-1, 1) }))
+                          frames: .floats(Tensor(shape: [2, 4, 224, 224, 3], data: (0..<frames).map { _ in rng.uniform(-1, 1) })))
     }
 
     private func run(_ dir: URL, _ precision: Precision, _ input: ModelInput) throws -> ModelOutput {
