@@ -48,9 +48,12 @@ final class Scaler {
         try applyColorspace(of: frame)
 
         try image.reshape(width: Int(width), height: Int(height))
-        var plane: UnsafeMutablePointer<UInt8>? = image.buffer?.pointer
-        var stride = Int32(image.rowBytes)
-        try check(sws_scale(context, frame.data, frame.lineSizes, 0, height, &plane, &stride))
+        // sws_scale reads four plane pointers and four strides whatever the format (it checks them all for
+        // alignment): one pointer and one stride let it read our stack past them (valgrind: "Conditional jump
+        // depends on uninitialised value" in sws_scale, the media sweep's finding). RGB24 fills the first.
+        let planes: [UnsafeMutablePointer<UInt8>?] = [image.buffer?.pointer, nil, nil, nil]
+        let strides: [Int32] = [Int32(image.rowBytes), 0, 0, 0]
+        try check(sws_scale(context, frame.data, frame.lineSizes, 0, height, planes, strides))
     }
 
     /// YUV -> RGB with the matrix the frame declares (BT.601 when unspecified, as FFmpeg's own tools assume)
