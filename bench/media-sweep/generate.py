@@ -155,6 +155,8 @@ def audio_codec_problems(container, codec, channels, fmt, rate):
         problems.append("aac stops at 96 kHz")
     if codec == "mp3" and rate > 48000:
         problems.append("mp3 stops at 48 kHz")
+    if codec == "mp3" and container == "mp4" and rate < 16000:
+        problems.append("ffmpeg's MP4 muxer refuses MP3 under 16 kHz as not standard")
     if codec == "opus" and rate != 48000:
         problems.append("opus always decodes at 48 kHz")
     return problems
