@@ -103,5 +103,9 @@ ff -f lavfi -i "testsrc2=s=200x18:r=25:d=0.2" -vf "format=rgb24,crop=200:17:0:0,
    -strict -1 -c:v mjpeg -q:v 5 unrotated.mov
 ff -i unrotated.mov -c copy -metadata:s:v:0 rotate=90 regress_mjpeg_200x17_rotated.mov
 rm unrotated.mov
+# Also found under memcheck: swscale's x86 YUV->RGB converters write 8-pixel groups and skip a row's last group when
+# the stride cannot hold it; at 18 px wide (a 64-byte row) the last 2 pixels stayed unwritten and CropResize read them.
+ff -f lavfi -i "testsrc2=s=18x32:r=25:d=0.2" -pix_fmt yuv420p -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 100k \
+   regress_vp9_18x32.webm
 
 ls -l
