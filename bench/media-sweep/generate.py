@@ -581,7 +581,8 @@ def check_rows(rows):
 
 
 def clear_previous(out):
-    """Removes what an earlier run wrote into `out` (the files its manifest lists); any other file stops the run."""
+    """Removes what an earlier run wrote into `out` (the files its manifest lists, and their decode results);
+    any other file stops the run."""
     os.makedirs(out, exist_ok=True)
     manifest = os.path.join(out, "manifest.json")
     if os.path.exists(manifest):
@@ -590,6 +591,13 @@ def clear_previous(out):
                 if os.path.exists(os.path.join(out, entry["file"])):
                     os.remove(os.path.join(out, entry["file"]))
         os.remove(manifest)
+        # decode_sweep.py's results and logs about those files.
+        for name in os.listdir(out):
+            path = os.path.join(out, name)
+            if name.startswith("results-") and name.endswith(".json"):
+                os.remove(path)
+            elif name.startswith("logs-") and os.path.isdir(path):
+                shutil.rmtree(path)
     if os.listdir(out):
         sys.exit(f"generate.py: {out} holds files no earlier sweep wrote; give an empty or new folder")
 
