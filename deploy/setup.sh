@@ -14,6 +14,7 @@ packages=(
   python3-venv
   curl
   openssl          # TLSTests make a self-signed certificate with it
+  valgrind binutils  # MediaSweepTests and bench/media-sweep run a stripped copy of the decoder under memcheck
   systemd
 )
 

@@ -1,7 +1,8 @@
 import CFFmpeg
 
 /// A decoded picture as packed 8-bit RGB, in stored (unrotated) orientation, laid out as swscale needs its
-/// destination: rows `rowBytes` apart (a multiple of 64, not `width * 3`) in a padded `CBuffer`.
+/// destination: rows `rowBytes` apart (a multiple of 64 that holds the width rounded up to 8 pixels, not
+/// `width * 3`) in a padded `CBuffer`.
 final class RGBImage {
     private(set) var width = 0
     private(set) var height = 0
@@ -11,7 +12,10 @@ final class RGBImage {
     /// Reuses the buffer while the size stays the same, which it does for every frame of one stream.
     fileprivate func reshape(width: Int, height: Int) throws(MediaError) {
         guard width != self.width || height != self.height || buffer == nil else { return }
-        let rowBytes = (width * 3 + GuardPages.alignment - 1) & ~(GuardPages.alignment - 1)
+        // swscale's x86 YUV->RGB converters write rows in whole groups of 8 pixels and, when the stride cannot hold
+        // the last group, leave the row's last 1-7 pixels unwritten (valgrind: CropResize read uninitialised bytes
+        // of an 18-pixel-wide frame, the media sweep's finding). So a row holds the width rounded up to 8 pixels.
+        let rowBytes = ((width + 7) / 8 * 8 * 3 + GuardPages.alignment - 1) & ~(GuardPages.alignment - 1)
         buffer = try CBuffer(count: rowBytes * height)
         (self.width, self.height, self.rowBytes) = (width, height, rowBytes)
     }
@@ -48,9 +52,12 @@ final class Scaler {
         try applyColorspace(of: frame)
 
         try image.reshape(width: Int(width), height: Int(height))
-        var plane: UnsafeMutablePointer<UInt8>? = image.buffer?.pointer
-        var stride = Int32(image.rowBytes)
-        try check(sws_scale(context, frame.data, frame.lineSizes, 0, height, &plane, &stride))
+        // sws_scale reads four plane pointers and four strides whatever the format (it checks them all for
+        // alignment): one pointer and one stride let it read our stack past them (valgrind: "Conditional jump
+        // depends on uninitialised value" in sws_scale, the media sweep's finding). RGB24 fills the first.
+        let planes: [UnsafeMutablePointer<UInt8>?] = [image.buffer?.pointer, nil, nil, nil]
+        let strides: [Int32] = [Int32(image.rowBytes), 0, 0, 0]
+        try check(sws_scale(context, frame.data, frame.lineSizes, 0, height, planes, strides))
     }
 
     /// YUV -> RGB with the matrix the frame declares (BT.601 when unspecified, as FFmpeg's own tools assume)

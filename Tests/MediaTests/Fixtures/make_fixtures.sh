@@ -96,4 +96,16 @@ ff -f lavfi -i "testsrc2=s=200x720:r=25" -t 0.5 -c:v libvpx-vp9 -b:v 100k -deadl
 ff -filter_complex "$bars" $(sine 44100 2 1) -map '[v]' -map 0:a -t 1 -c:v mpeg4 -q:v 8 -c:a libmp3lame -b:a 32k bars_mpeg4_mp3.avi
 ff -filter_complex "$bars" $(sine 48000 2 1) -map '[v]' -map 0:a -t 1 $x264 -c:a aac -b:a 32k bars_h264_aac.ts
 
+# Found by the media sweep under valgrind (bench/media-sweep): Scaler handed sws_scale one destination pointer and
+# one stride where it reads four of each, and memcheck flagged its alignment check on our stack. An odd-height
+# 4:2:0 MJPEG takes swscale's general path, where that check runs. MediaSweepTests decodes it under memcheck.
+ff -f lavfi -i "testsrc2=s=200x18:r=25:d=0.2" -vf "format=rgb24,crop=200:17:0:0,format=yuv420p" -pix_fmt yuv420p \
+   -strict -1 -c:v mjpeg -q:v 5 unrotated.mov
+ff -i unrotated.mov -c copy -metadata:s:v:0 rotate=90 regress_mjpeg_200x17_rotated.mov
+rm unrotated.mov
+# Also found under memcheck: swscale's x86 YUV->RGB converters write 8-pixel groups and skip a row's last group when
+# the stride cannot hold it; at 18 px wide (a 64-byte row) the last 2 pixels stayed unwritten and CropResize read them.
+ff -f lavfi -i "testsrc2=s=18x32:r=25:d=0.2" -pix_fmt yuv420p -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 100k \
+   regress_vp9_18x32.webm
+
 ls -l
