@@ -71,7 +71,7 @@ final class ComputeKernelTests: XCTestCase {
 
     func testBenchJSONReportsTheMachineAndEachCaseAgainstThePeak() throws {
         let (status, output) = try runBinary(
-            ["bench", "--json", "--layers", "1", "--runs", "1", "--cases", "audio1", "--threads", "1"],
+            ["bench", "--json", "--layers", "1", "--runs", "1", "--cases", "audio1", "--threads", "1", "--precision", "fp32"],
             environment: ["OPENBLAS_CORETYPE": "Prescott", "AVMAE_TEST_BLAS_FALLBACK": "1"], stderrToo: false)
         XCTAssertEqual(status, 0, output)
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], output)
@@ -81,7 +81,7 @@ final class ComputeKernelTests: XCTestCase {
         XCTAssertEqual(report["isa"] as? String, cpu.isa.rawValue)
         XCTAssertEqual(report["core"] as? String, best.name)
         XCTAssertEqual(report["coreChosenBy"] as? String, "avmae-serve (openblas picked Prescott)")
-        XCTAssertEqual(report["precision"] as? String, "fp32")
+        XCTAssertEqual(report["precisions"] as? [String], ["fp32"])
         XCTAssertEqual(report["backend"] as? String, "openblas")
         XCTAssertEqual(report["threads"] as? Int, 1)
         let peak = try XCTUnwrap(report["peakGflops"] as? Double)
@@ -92,7 +92,7 @@ final class ComputeKernelTests: XCTestCase {
         XCTAssertEqual(cases.map { $0["name"] as? String }, ["audio1"])
         let audio = cases[0]
         XCTAssertEqual(audio["precision"] as? String, "fp32")
-        XCTAssertEqual(audio["engine"] as? String, "openblas")
+        XCTAssertEqual(audio["engine"] as? String, "fp32 on OpenBLAS")
         let gflops = try XCTUnwrap(audio["gflops"] as? Double), sgemm = try XCTUnwrap(audio["sgemmGflops"] as? Double)
         XCTAssertEqual(try XCTUnwrap(audio["ratioToPeak"] as? Double), gflops / peak, accuracy: 1e-9)
         XCTAssertEqual(try XCTUnwrap(audio["sgemmRatioToPeak"] as? Double), sgemm / peak, accuracy: 1e-9)
