@@ -384,7 +384,8 @@ def e2e_check(tmp_path, bundles, e2e_runs, tf_reference, model: str) -> None:
     path: the frames must be equal, and the sound differs only by the resamplers (swresample vs soxr): in the last
     few hundred Hz below 8 kHz for full-band sound, and where each rings at the loop seam of a short clip. Those
     reach the log-mel's top band (12 s pink noise: mean |diff| 1.3e-3, all of it above 7 kHz) and the frames around
-    a loop seam (4 s clip: 1.1e-3, at frames 0, 400, 800), so the bounds are on the mean and on the logits."""
+    a loop seam (4 s clip: 1.1e-3, at frames 0, 400, 800), so the bounds are on the mean and on the logits
+    (measured 3e-4 and 2.2e-3 relative; a 3 dB louder mix or a frame off by one costs far more)."""
     for key, (clip, case, out, waveforms, bundle, ours) in e2e_runs.items():
         if bundle != model:
             continue
@@ -409,7 +410,7 @@ def e2e_check(tmp_path, bundles, e2e_runs, tf_reference, model: str) -> None:
               f"waveform SNR {sound_snr:.1f} dB; frame bytes differing {frame_bytes:.2%}")
         assert frame_bytes == 0, key
         assert mel.mean() <= 3e-3, key
-        assert logits_error <= 1e-3, key
+        assert logits_error <= 5e-3, key
 
 
 @needs_tf
