@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole test suite: Swift tests (unit, golden parity, media, the real server on loopback), then
-# the Python tool tests (converter, SavedModel inspector, models fetch). AVMAE_GOLDEN_DIR (default
-# ../shared/golden) enables the full-length `tiny` parity checks; when it is absent they say they did not run.
+# the Python tool tests (converter, SavedModel inspector, models fetch, run --clip against independent references).
+# AVMAE_GOLDEN_DIR (default ../shared/golden) enables the full-length `tiny` parity checks; when it is absent they
+# say they did not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AVMAE_GOLDEN_DIR="${AVMAE_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}"

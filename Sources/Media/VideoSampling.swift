@@ -9,8 +9,9 @@ struct VideoSampling {
     /// Beyond this many seconds between the decoder's position and the next time, seeking beats decoding on.
     static let seekGap = 1.0
     /// Sample times are sums of window starts and frame steps; a frame stamped within this of a time counts as
-    /// on screen at it, so 1.0 + 67 / 25 = 3.67999... still picks the frame stamped 3.68.
-    static let timeTolerance = 1e-4
+    /// on screen at it, so 1.0 + 67 / 25 = 3.67999... still picks the frame stamped 3.68, and so does a clip origin
+    /// FFmpeg rounded to whole microseconds. No more: a 29.97 fps frame can be stamped 33 us after a 25 fps time.
+    static let timeTolerance = 1e-6
 
     let stream: Int
     let rotation: Int

@@ -1,6 +1,8 @@
 """Shared fixtures for the tool tests: converter runs as a subprocess (exit codes and stderr are the contract)."""
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +27,16 @@ def run_converter(*args, check: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture
 def convert():
     return run_converter
+
+
+@functools.cache
+def tf_python() -> str | None:
+    """A python that imports TensorFlow: AVMAE_TF_PYTHON, else .venv-tf (tools/setup_tf_venv.sh), else this one.
+    TensorFlow is not in the converter's venv, so the tests run it as a subprocess; asked once per session
+    because importing TensorFlow takes seconds."""
+    candidates = [os.environ.get("AVMAE_TF_PYTHON"), str(REPO / ".venv-tf" / "bin" / "python"), sys.executable]
+    for python in filter(None, candidates):
+        if os.path.exists(python) and subprocess.run([python, "-c", "import tensorflow"],
+                                                     capture_output=True).returncode == 0:
+            return python
+    return None

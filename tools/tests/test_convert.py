@@ -333,9 +333,11 @@ def test_large_checkpoint_converts_in_bounded_memory(tmp_path):
     write_streaming(path, {"opt_state": {"mu": spec, "nu": spec}, "params": spec, "global_step": ()},
                     lambda name, shape: np.full(shape, zlib.crc32(name.encode()) % 97 / 97, np.float32))
     size = path.stat().st_size
-    probe = ("import resource, sys; sys.argv[0] = 'convert_checkpoint'; sys.path.insert(0, sys.argv[1]); "
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child spawned by a pytest
+    # process that has grown (other tests' arrays) would report the parent's peak. VmHWM belongs to the new image.
+    probe = ("import re, sys; sys.argv[0] = 'convert_checkpoint'; sys.path.insert(0, sys.argv[1]); "
              "import convert_checkpoint as c; rc = c.main(sys.argv[2:]); "
-             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+             "print(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)); sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", probe, str(CONVERTER.parent), str(path), "--out",
                              str(tmp_path / "b"), "--placeholder-labels", "--quiet"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

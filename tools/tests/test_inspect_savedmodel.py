@@ -15,22 +15,13 @@ import sys
 import pytest
 
 from checkpoints import FIXTURE_CHECKPOINTS, REPO
-from conftest import COMPACT_ARGS
+from conftest import COMPACT_ARGS, tf_python
 
 FRONTEND_FIXTURES = REPO / "Tests" / "AVMAETests" / "Fixtures" / "frontend"
 BUILDER = REPO / "tools" / "tests" / "build_frontend_savedmodel.py"
 INSPECTOR = REPO / "tools" / "inspect_savedmodel.py"
 KEYS = ("sample_rate", "frame_length", "frame_step", "fft_length", "window", "pad_end", "spectrum", "mel_bins",
         "lower_hz", "upper_hz", "log_offset", "mean", "std")
-
-
-def tf_python() -> str | None:
-    candidates = [os.environ.get("AVMAE_TF_PYTHON"), str(REPO / ".venv-tf" / "bin" / "python"), sys.executable]
-    for python in filter(None, candidates):
-        if os.path.exists(python) and subprocess.run([python, "-c", "import tensorflow"],
-                                                     capture_output=True).returncode == 0:
-            return python
-    return None
 
 
 TF_PYTHON = tf_python()
