@@ -26,10 +26,12 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
 
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // glibc's _GNU_SOURCE calls (memfd_create, pipe2, posix_spawn_file_actions_addclosefrom_np): declarations only.
+        .systemLibrary(name: "CLinux"),
 
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
-        // Decode timings per clip type (bench/decode.sh makes the clips and runs it).
 
         // Serving: no C, no JSON. Batching, the inference worker, lifecycle.
         .target(
@@ -56,10 +58,21 @@ let package = Package(
         // (no libsystemd); a library so DeployTests can import it.
         .target(name: "SystemIntegration", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
+        // DecodeIsolation: decoding in sandboxed worker processes (posix_spawn, memfd, seccomp). The parent side is
+        // a `ClipDecoding`; the worker side is the loop the executable's hidden `decode-worker` runs.
+        .target(
+            name: "DecodeIsolation",
+            dependencies: [
+                "Serving", "Media", "CSeccomp", "CLinux", "SystemIntegration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration",
+                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "DecodeIsolation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,6 +85,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["Serving"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Serving", "AVMAE", "Media"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DeployTests", dependencies: ["SystemIntegration"]),
+        .testTarget(name: "DecodeIsolationTests", dependencies: ["DecodeIsolation", "Serving", "Media", "AVMAE"]),
     ],
     swiftLanguageModes: [.v5]
 )

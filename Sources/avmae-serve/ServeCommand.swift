@@ -1,5 +1,6 @@
 import ArgumentParser
 import AVMAE
+import DecodeIsolation
 import Dispatch
 import Foundation
 import HTTPServer
@@ -68,9 +69,10 @@ struct Serve: ParsableCommand {
             logger.info("API keys required", metadata: ["keys": "\(apiKeys.count)",
                                                        "exempt_paths": "\(config.authExemptPaths)"])
         }
+        let workers = try decodeWorkers(config, logger: logger, metricsFactory: factory)
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
-                            loader: { try BundleLoader.load($0) })
+                            loader: { try BundleLoader.load($0, workers: workers) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
         let reload = ReloadSignal {
@@ -106,6 +108,7 @@ struct Serve: ParsableCommand {
         logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
         notifier.stopWatchdog()
         notifier.stopping()
+        defer { workers?.shutdown() }
         if !daemon.shutdown() {
             logger.warning("drain timeout passed with requests still in flight; they were cut off")
             // A batch may still be inside OpenBLAS on the inference thread. exit() would run OpenBLAS's
@@ -113,6 +116,21 @@ struct Serve: ParsableCommand {
             fflush(stdout)
             fflush(stderr)
             _exit(0)
+        }
+    }
+
+    /// The sandboxed decode workers, started before the model loads; nil with decode_isolation=none.
+    private func decodeWorkers(_ config: ServerConfig, logger: Logger,
+                               metricsFactory: MetricsFactory) throws -> DecodeWorkerPool? {
+        guard config.decodeIsolation == .process else { return nil }
+        var pool = DecodeWorkerPool.Configuration()
+        pool.workers = config.decodeWorkers
+        pool.memoryBytes = config.decodeWorkerMemoryMib << 20
+        pool.cpuSecondsPerClip = config.decodeWorkerCpuSeconds
+        do {
+            return try DecodeWorkerPool(configuration: pool, logger: logger, metricsFactory: metricsFactory)
+        } catch {
+            throw ValidationError("could not start the decode workers (decode_isolation=process): \(error)")
         }
     }
 
