@@ -33,7 +33,7 @@ final class WorkerProcess: @unchecked Sendable {
     private let windowMemory: SharedMemoryFile
     private let stderr: Int32
 
-    /// Starts `executable decode-worker` with OPENBLAS_NUM_THREADS=1 (the decoder needs no BLAS thread pool).
+    /// Starts `executable decode-worker`, its stdout and stderr into a pipe the daemon reads when it fails.
     init(executable: String, limits: Limits) throws {
         self.limits = limits
         let (ours, theirs) = try MessageChannel.pair()
@@ -48,7 +48,8 @@ final class WorkerProcess: @unchecked Sendable {
             process = try ChildProcess(
                 executable: executable,
                 arguments: ["avmae-serve", "decode-worker", "--memory-bytes", "\(limits.memoryBytes)"],
-                environment: ["OPENBLAS_NUM_THREADS=1"],
+                // No BLAS thread pool; no Swift backtracer, which would try to start a program (refused anyway).
+                environment: ["OPENBLAS_NUM_THREADS=1", "SWIFT_BACKTRACE=enable=no"],
                 descriptors: [1: errorPipe[1], 2: errorPipe[1], DecodeWorker.Descriptor.channel: theirs.descriptor,
                               DecodeWorker.Descriptor.clipMemory: clipMemory.descriptor,
                               DecodeWorker.Descriptor.windowMemory: windowMemory.descriptor])
@@ -82,6 +83,8 @@ final class WorkerProcess: @unchecked Sendable {
             let summary: ClipSummary
             switch try receive(until: deadline) {
             case .decoded(let decoded): summary = decoded
+            case .failed(let error) where Self.ranOutOfMemory(error):
+                throw failure(after: "\(error)", reason: .memoryLimit)
             case .failed(let error): return .refused(error)
             case .window: throw ProtocolViolation.unexpected("a window before the clip's summary")
             }
@@ -116,6 +119,13 @@ final class WorkerProcess: @unchecked Sendable {
         return poll(&poller, 1, 0) == 0
     }
 
+    /// FFmpeg's ENOMEM arrives as a corrupt file ("Cannot allocate memory", strerror's text); under the worker's
+    /// memory limit that is the limit speaking, not the file.
+    private static func ranOutOfMemory(_ error: MediaError) -> Bool {
+        if case .corrupt(let detail) = error { return detail.hasPrefix("Cannot allocate memory") }
+        return false
+    }
+
     private enum ProtocolViolation: Error {
         case unexpected(String)
     }
@@ -136,8 +146,9 @@ final class WorkerProcess: @unchecked Sendable {
         let reason: WorkerFailure.Reason
         if let known {
             reason = known
-        } else if printed.contains("allocate memory") {
-            // The Swift runtime's "Could not allocate memory" (then SIGABRT) when RLIMIT_DATA refuses an allocation.
+        } else if printed.contains("failed to allocate") || printed.contains("allocate memory") {
+            // What the Swift runtime prints before SIGABRT when RLIMIT_DATA refuses an allocation ("Fatal error:
+            // failed to allocate N bytes of memory"; older runtimes "Could not allocate memory").
             reason = .memoryLimit
         } else {
             switch termination {
