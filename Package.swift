@@ -29,6 +29,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // glibc's _GNU_SOURCE calls (memfd_create, pipe2, posix_spawn_file_actions_addclosefrom_np): declarations only.
         .systemLibrary(name: "CLinux"),
+        // GnuTLS (libmicrohttpd's TLS library) for one SHA-256 in DecodeIsolation's failure logs.
+        .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
 
         .target(name: "AVMAE", dependencies: ["CBLAS"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
@@ -63,7 +65,7 @@ let package = Package(
         .target(
             name: "DecodeIsolation",
             dependencies: [
-                "Serving", "Media", "CSeccomp", "CLinux", "SystemIntegration",
+                "Serving", "Media", "CSeccomp", "CLinux", "CGnuTLS", "SystemIntegration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]

@@ -29,6 +29,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also time decoding every clip in this folder (bench/decode.sh makes them), as a share of audio1.")
     var decode: String?
 
+    @Option(help: "Only time decoding in a sandboxed worker against in-process decoding, for every clip in this folder.")
+    var decodeIsolation: String?
+
     struct CaseResult: Codable {
         var name: String, modality: String, tokens: Int, batch: Int
         var seconds: Double, gflop: Double, gflops: Double
@@ -40,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let folder = decodeIsolation {
+            return try runIsolation(folder)
+        }
         BLAS.threads = threads
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -81,6 +87,18 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("\(BLAS.configuration), core \(BLAS.coreName), \(threads) threads")
+        }
+    }
+
+    private func runIsolation(_ folder: String) throws {
+        let rows = try IsolationBench(folder: URL(fileURLWithPath: folder), runs: max(runs, 3)).run()
+        if json {
+            print(String(decoding: try JSONEncoder().encode(rows), as: UTF8.self))
+            return
+        }
+        for row in rows {
+            print(String(format: "%@ | %@: in-process %.2f ms, worker %.2f ms, added %.2f ms = %.1f%%", row.clip,
+                         row.request, row.inProcessMs, row.workerMs, row.addedMs, row.addedShare * 100))
         }
     }
 

@@ -66,7 +66,7 @@ final class WorkerDecodingTests: XCTestCase {
         let long = try fixture("long_25s.mp4")
         let victim = try XCTUnwrap(WorkerProcesses.children().first)
         let outcome = Outcome()
-        let decoding = Thread { outcome.error = refusal { try decoder.decode(long, want: [.audio, .video], crops: .four) } }
+        let decoding = Thread { outcome.error = self.refusal { try decoder.decode(long, want: [.audio, .video], crops: .four) } }
         decoding.start()
         XCTAssertTrue(try WorkerProcesses.waitUntilBusy(victim, timeout: 30), "the worker never took the clip")
         kill(victim, SIGKILL)

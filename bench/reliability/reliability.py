@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reliability suite for `avmae-serve serve`: a real daemon on loopback with a demo bundle, four bounded
+"""Reliability suite for `avmae-serve serve`: a real daemon on loopback with a demo bundle, five bounded
 scenarios, a summary table, and exit status 1 if any check fails. Python 3 standard library only.
 
   python3 bench/reliability/reliability.py [--bin .build/release/avmae-serve] [--overload-seconds 30]
@@ -21,6 +21,12 @@ Scenarios (the settings each daemon runs with are printed with its results):
              HTTP (wrong Content-Type, empty body, huge declared length, no length, garbage bytes, truncated
              multipart, unknown path, wrong method). Each must get its expected 4xx; RSS is measured after a
              first pass of the corpus and again after the 1000, and may grow by at most --rss-growth-mib.
+  decoderfault  16 clients send good clips (WAV, MP4 with video) back to back while a decode worker is
+             SIGKILLed in the middle of a clip --worker-kills times (a worker counts as mid-clip while its clip
+             memory, descriptor 4, holds bytes). Exactly that many requests must get 422 undecodable_clip
+             saying the decoder was killed, the daemon must count as many worker failures, every other request
+             must get 200, the pool must be back to full strength, and the daemon's RSS may grow by at most
+             --rss-growth-mib between the first kill and the end.
 """
 import argparse
 import http.client
@@ -429,6 +435,113 @@ def bad_input(binary, bundle, scratch, total, growth_bound, results):
         daemon.stop()
 
 
+def decode_workers(pid):
+    """The daemon's decode workers: its children running `decode-worker`."""
+    pids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    workers = []
+    for child in pids:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if b"decode-worker" in f.read():
+                    workers.append(child)
+        except OSError:
+            pass
+    return workers
+
+
+def mid_clip(worker):
+    """The daemon writes a clip into the worker's clip memory (fd 4) before asking, and empties it when done."""
+    try:
+        return os.stat(f"/proc/{worker}/fd/4").st_size > 0
+    except OSError:
+        return False
+
+
+def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
+    settings = {"decode_workers": 2, "decode_threads": 2, "max_queue": 64, "request_timeout_seconds": 30}
+    clients = 16
+    killed_message = ("the clip could not be decoded: the decoder failed on this clip "
+                      "(its process was killed by SIGKILL)")
+    daemon = Daemon(binary, bundle, scratch, settings)
+    try:
+        daemon.wait_ready()
+        clips = [(read("tone.wav"), "audio/wav"), (read("clip.mp4"), "video/mp4")]
+        lock = threading.Lock()
+        counts = {"ok": 0, "killed_422": 0, "other": 0}
+        other = {}
+        stop = threading.Event()
+
+        def client(index):
+            n = index
+            while not stop.is_set():
+                body, kind = clips[n % len(clips)]
+                n += 1
+                try:
+                    status, _, answer = request(daemon.port, "POST", "/v1/classify", body, {"Content-Type": kind})
+                except OSError as error:
+                    status, answer = f"client error {error}", b""
+                if status == 200:
+                    key = "ok"
+                elif status == 422 and killed_message.encode() in answer:
+                    key = "killed_422"
+                else:
+                    key = "other"
+                with lock:
+                    counts[key] += 1
+                    if key == "other":
+                        other[status] = answer[:200]
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)  # warm: allocator pools, every worker has decoded
+        rss_start = daemon.rss_mib()
+        done, give_up = 0, time.monotonic() + 30 * kills
+        while done < kills and time.monotonic() < give_up:
+            busy = [w for w in decode_workers(daemon.proc.pid) if mid_clip(w)]
+            if not busy:
+                time.sleep(0.001)
+                continue
+            os.kill(busy[0], signal.SIGKILL)
+            done += 1
+            # Let the pool replace it and a few requests pass before the next kill.
+            deadline = time.monotonic() + 10
+            while (busy[0] in decode_workers(daemon.proc.pid) or len(decode_workers(daemon.proc.pid)) < 2) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        rss_end = daemon.rss_mib()
+        metrics = request(daemon.port, "GET", "/metrics")[2].decode()
+        counted = next((float(line.split()[-1]) for line in metrics.splitlines()
+                        if line.startswith('avmae_decode_worker_failures_total{reason="killed"}')), 0)
+        workers_after = len(decode_workers(daemon.proc.pid))
+        healthy = request(daemon.port, "POST", "/v1/classify", clips[1][0], {"Content-Type": "video/mp4"})[0]
+        results.row("decoderfault", clients=clients, kills=done, ok=counts["ok"], killed_422=counts["killed_422"],
+                    other=counts["other"], worker_failures_counted=int(counted), workers_after=workers_after,
+                    rss_start_mib=round(rss_start, 1), rss_end_mib=round(rss_end, 1), classify_after=healthy)
+        results.check(done == kills, f"decoderfault: only {done} of {kills} kills found a worker mid-clip")
+        results.check(counts["killed_422"] == done,
+                      f"decoderfault: {counts['killed_422']} requests got the decoder-failed 422 for {done} kills")
+        results.check(int(counted) == done, f"decoderfault: the daemon counted {counted} killed workers for {done} kills")
+        results.check(counts["other"] == 0, f"decoderfault: {counts['other']} other answers: {other}")
+        results.check(counts["ok"] > 0, "decoderfault: no request succeeded")
+        results.check(workers_after == settings["decode_workers"], f"decoderfault: {workers_after} workers afterwards")
+        results.check(rss_end - rss_start <= growth_bound,
+                      f"decoderfault: RSS grew {rss_end - rss_start:.1f} MiB (bound {growth_bound})")
+        results.check(healthy == 200, f"decoderfault: a good clip afterwards answered {healthy}")
+    finally:
+        daemon.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default=os.environ.get("AVMAE_SERVE_BIN", os.path.join(ROOT, ".build/release/avmae-serve")))
@@ -436,14 +549,15 @@ def main():
     parser.add_argument("--rss-bound-mib", type=float, default=512)
     parser.add_argument("--bad-requests", type=int, default=1000)
     parser.add_argument("--rss-growth-mib", type=float, default=8)
-    parser.add_argument("--only", choices=["overload", "slowloris", "kill", "badinput"], action="append")
+    parser.add_argument("--worker-kills", type=int, default=5)
+    parser.add_argument("--only", choices=["overload", "slowloris", "kill", "badinput", "decoderfault"], action="append")
     args = parser.parse_args()
     results = Results()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         bundle = os.path.join(scratch, "bundle")
         subprocess.run([args.bin, "demo-bundle", "--out", bundle], check=True, stdout=subprocess.DEVNULL)
-        chosen = args.only or ["overload", "slowloris", "kill", "badinput"]
+        chosen = args.only or ["overload", "slowloris", "kill", "badinput", "decoderfault"]
         if "overload" in chosen:
             overload(args.bin, bundle, scratch, args.overload_seconds, args.rss_bound_mib, results)
         if "slowloris" in chosen:
@@ -452,6 +566,8 @@ def main():
             kill_and_restart(args.bin, bundle, scratch, results)
         if "badinput" in chosen:
             bad_input(args.bin, bundle, scratch, args.bad_requests, args.rss_growth_mib, results)
+        if "decoderfault" in chosen:
+            decoder_fault(args.bin, bundle, scratch, args.worker_kills, args.rss_growth_mib, results)
     print(f"\nreliability: {len(results.rows)} scenarios in {time.monotonic() - started:.0f} s")
     for scenario, numbers in results.rows:
         print(f"  {scenario:10s} " + "  ".join(f"{k}={v}" for k, v in numbers.items()))
