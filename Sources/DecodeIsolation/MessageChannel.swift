@@ -45,8 +45,11 @@ final class MessageChannel: @unchecked Sendable {
             if ready == 0 { return .timedOut }
         }
         var buffer = [UInt8](repeating: 0, count: Self.maxMessageBytes)
-        let count = try Self.retrying { buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) } }
-        guard count > 0 else { return .closed }
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        // A peer that died with our messages unread resets the connection instead of closing it.
+        if count == 0 || (count == -1 && errno == ECONNRESET) { return .closed }
+        if count == -1 && errno == EINTR { return try receive(type, timeout: timeout) }
+        try check("recv", count)
         return .message(try JSONDecoder().decode(type, from: Data(buffer[..<count])))
     }
 

@@ -9,7 +9,7 @@ final class DecodeIsolationTests: XCTestCase {
         let inProcess = try RunningDaemon(settings: ["decode_isolation": "none"])
         XCTAssertEqual(workers(of: isolated).count, 2, "decode_workers defaults to 2")
         XCTAssertEqual(workers(of: inProcess).count, 0)
-        for (fixture, query) in [(Fixture.tone, "top_k=5"), (Fixture.long, "top_k=5&timeline=true"),
+        for (fixture, query) in [(Fixture.tone, "top_k=5"), (Fixture.long, "top_k=5&windows=true"),
                                  (Fixture.clip, "top_k=5&crops=4"), (Fixture.clip, "top_k=5&modality=video")] {
             let a = try classify(isolated, fixture, query)
             let b = try classify(inProcess, fixture, query)
@@ -17,6 +17,7 @@ final class DecodeIsolationTests: XCTestCase {
             XCTAssertEqual(b.status, 200)
             XCTAssertEqual(a.json["labels"] as? NSArray, b.json["labels"] as? NSArray, "\(fixture.lastPathComponent) \(query)")
             XCTAssertEqual(a.json["timeline"] as? NSArray, b.json["timeline"] as? NSArray)
+            XCTAssertEqual(a.json["timeline"] != nil, query.contains("windows=true"))
             XCTAssertEqual(a.json["duration_seconds"] as? Double, b.json["duration_seconds"] as? Double)
         }
     }
