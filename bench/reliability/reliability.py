@@ -515,6 +515,7 @@ def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
         # The same load without kills first, so the allocator has reached its working size; RSS is compared
         # between the two quiet moments after each phase.
         traffic(lambda: time.sleep(kills))
+        time.sleep(1.0)  # the last answers' buffers are freed just after the client has them
         rss_start = daemon.rss_mib()
         warm_ok = counts["ok"]
         killed_pids = []
@@ -536,6 +537,7 @@ def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
                 time.sleep(0.5)
 
         traffic(kill_workers)
+        time.sleep(1.0)
         rss_end = daemon.rss_mib()
         metrics = request(daemon.port, "GET", "/metrics")[2].decode()
         counted = next((int(float(line.split()[-1])) for line in metrics.splitlines()
