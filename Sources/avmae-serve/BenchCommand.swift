@@ -97,8 +97,10 @@ struct BenchCommand: ParsableCommand {
             return
         }
         for row in rows {
-            print(String(format: "%@ | %@: in-process %.2f ms, worker %.2f ms, added %.2f ms = %.1f%%", row.clip,
-                         row.request, row.inProcessMs, row.workerMs, row.addedMs, row.addedShare * 100))
+            print(String(format: "%@ | %@: wall in-process %.2f ms, worker %.2f ms, added %.2f ms = %.1f%%; "
+                             + "CPU in-process %.2f ms, daemon + worker %.2f ms, added %.2f ms = %.1f%%", row.clip,
+                         row.request, row.inProcessMs, row.workerMs, row.addedMs, row.addedShare * 100,
+                         row.inProcessCpuMs, row.workerCpuMs, row.addedCpuMs, row.addedCpuShare * 100))
         }
     }
 

@@ -2,14 +2,15 @@ import Foundation
 
 /// The decode workers of this process, found through /proc as an operator would find them.
 enum WorkerProcesses {
-    /// Children of this process that run `decode-worker`.
+    /// Children of this process that run `decode-worker`, found by their parent pid in /proc/PID/stat.
     static func children(of parent: Int32 = getpid()) -> [Int32] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(parent)/task")) ?? []
-        let pids = tasks.flatMap { task -> [Int32] in
-            let text = (try? String(contentsOfFile: "/proc/\(parent)/task/\(task)/children", encoding: .utf8)) ?? ""
-            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }
-        return pids.filter { pid in
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            // "pid (comm) state ppid ...": the command may hold spaces, so read after its closing parenthesis.
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == parent else { return false }
             let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
             return String(decoding: command, as: UTF8.self).contains("decode-worker")
         }
