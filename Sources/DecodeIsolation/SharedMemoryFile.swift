@@ -50,6 +50,13 @@ final class SharedMemoryFile: @unchecked Sendable {
         }
     }
 
+    /// The file offset (shared with the worker's copy of the descriptor, and unused by pread/pwrite) is 1 while a
+    /// clip is in flight, else 0: /proc/WORKER/fdinfo/4 shows which worker is busy, to an operator or a test.
+    var marksClipInFlight: Bool {
+        get { lseek(descriptor, 0, SEEK_CUR) == 1 }
+        set { lseek(descriptor, newValue ? 1 : 0, SEEK_SET) }
+    }
+
     /// Empties the file, freeing its pages.
     func truncate() throws {
         try check("ftruncate", ftruncate(descriptor, 0))

@@ -48,8 +48,7 @@ final class WorkerProcess: @unchecked Sendable {
             process = try ChildProcess(
                 executable: executable,
                 arguments: ["avmae-serve", "decode-worker", "--memory-bytes", "\(limits.memoryBytes)"],
-                // No BLAS thread pool; no Swift backtracer, which would try to start a program (refused anyway).
-                environment: ["OPENBLAS_NUM_THREADS=1", "SWIFT_BACKTRACE=enable=no"],
+                environment: Self.environment,
                 descriptors: [1: errorPipe[1], 2: errorPipe[1], DecodeWorker.Descriptor.channel: theirs.descriptor,
                               DecodeWorker.Descriptor.clipMemory: clipMemory.descriptor,
                               DecodeWorker.Descriptor.windowMemory: windowMemory.descriptor])
@@ -58,6 +57,19 @@ final class WorkerProcess: @unchecked Sendable {
             throw error
         }
     }
+
+    /// Shared memory kept between clips: a 10 s phone video; two slots of a 1-crop 32-frame window and its audio.
+    private static let retainedClipBytes = 16 << 20
+    private static let retainedWindowBytes = 48 << 20
+
+    /// No BLAS thread pool; no Swift backtracer (it would try to start a program, which the filter forbids).
+    /// glibc keeps freed memory for the next clip rather than giving it back after each one (blocks up to its
+    /// 32 MiB ceiling come from the heap, which is not trimmed): first touches of fresh pages are most of what a
+    /// worker adds to a decode. RLIMIT_DATA bounds the heap all the same.
+    private static let environment = [
+        "OPENBLAS_NUM_THREADS=1", "SWIFT_BACKTRACE=enable=no",
+        "MALLOC_MMAP_THRESHOLD_=\(32 << 20)", "MALLOC_TRIM_THRESHOLD_=\(1 << 40)",
+    ]
 
     deinit {
         process.kill()
@@ -70,10 +82,13 @@ final class WorkerProcess: @unchecked Sendable {
     func decode(_ bytes: [UInt8], policy: ClipPolicy, limits mediaLimits: MediaLimits) throws -> Outcome {
         let deadline = Date(timeIntervalSinceNow: limits.wallSeconds)
         _ = readStderr()  // left over from earlier clips, which succeeded: not this clip's story
+        clipMemory.marksClipInFlight = true
         defer {
-            // Return the pages; the clip memory is empty exactly while no clip is in flight.
-            try? clipMemory.truncate()
-            try? windowMemory.truncate()
+            clipMemory.marksClipInFlight = false
+            // Both files keep their pages for the next clip (first touches of fresh pages are most of what a
+            // worker adds to a decode), unless a large clip grew them past what is worth keeping.
+            if clipMemory.size > Self.retainedClipBytes { try? clipMemory.truncate() }
+            if windowMemory.size > Self.retainedWindowBytes { try? windowMemory.truncate() }
         }
         do {
             try bytes.withUnsafeBytes { try clipMemory.write($0, at: 0) }

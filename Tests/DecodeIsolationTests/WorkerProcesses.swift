@@ -16,11 +16,11 @@ enum WorkerProcesses {
         }
     }
 
-    /// A worker is in the middle of a clip exactly while its clip memory (descriptor 4) holds bytes: the daemon
-    /// writes the clip there before asking and empties it when the clip is done.
+    /// A worker is mid-clip exactly while its clip memory (descriptor 4) has file offset 1: the daemon sets it
+    /// before handing over a clip and clears it when the clip is done (/proc/PID/fdinfo/4, "pos:").
     static func isBusy(_ pid: Int32) -> Bool {
-        var info = stat()
-        return stat("/proc/\(pid)/fd/4", &info) == 0 && info.st_size > 0
+        let info = (try? String(contentsOfFile: "/proc/\(pid)/fdinfo/4", encoding: .utf8)) ?? ""
+        return info.split(separator: "\n").contains { $0.hasPrefix("pos:") && $0.dropFirst(4).trimmingCharacters(in: .whitespaces) == "1" }
     }
 
     /// Polls every millisecond until `pid` is busy; false after `timeout` seconds.

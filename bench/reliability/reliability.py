@@ -23,7 +23,7 @@ Scenarios (the settings each daemon runs with are printed with its results):
              first pass of the corpus and again after the 1000, and may grow by at most --rss-growth-mib.
   decoderfault  16 clients send good clips (WAV, MP4 with video) back to back, first without faults (to warm
              up), then while a decode worker is SIGKILLed in the middle of a clip --worker-kills times (a worker
-             counts as mid-clip while its clip memory, descriptor 4, holds bytes). The requests that get 422
+             counts as mid-clip while its clip memory, descriptor 4, has file offset 1). The requests that get 422
              undecodable_clip saying the decoder was killed, the kills the daemon logs as having cost a clip,
              and its avmae_decode_worker_failures_total{reason="killed"} must be the same number (a kill just
              after the last window costs nothing); every other request must get 200, the pool must be back to
@@ -459,9 +459,10 @@ def decode_workers(pid):
 
 
 def mid_clip(worker):
-    """The daemon writes a clip into the worker's clip memory (fd 4) before asking, and empties it when done."""
+    """The daemon sets the file offset of a worker's clip memory (fd 4) to 1 while a clip is in flight."""
     try:
-        return os.stat(f"/proc/{worker}/fd/4").st_size > 0
+        with open(f"/proc/{worker}/fdinfo/4") as f:
+            return any(line.split() == ["pos:", "1"] for line in f)
     except OSError:
         return False
 
