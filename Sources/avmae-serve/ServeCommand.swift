@@ -33,6 +33,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
+    @Option(help: "Decode uploads in sandboxed worker processes (process) or in the daemon (none).") var decodeIsolation: String?
     @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
     @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
     @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
@@ -141,6 +142,7 @@ struct Serve: ParsableCommand {
             ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
             ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
+            ("decode_isolation", decodeIsolation),
             ("log_level", logLevel), ("api_key_file", apiKeyFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey),
         ]

@@ -99,7 +99,9 @@ class Daemon:
         return float("nan")
 
     def open_sockets(self):
-        count = 0
+        """Sockets the daemon holds for clients (and listening): the channels to its decode workers (one
+        socket-pair end each) are not counted."""
+        count = -len(decode_workers(self.proc.pid))
         for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
             try:
                 count += os.readlink(f"/proc/{self.proc.pid}/fd/{fd}").startswith("socket:")
