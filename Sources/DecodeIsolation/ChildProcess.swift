@@ -43,6 +43,9 @@ final class ChildProcess: @unchecked Sendable {
             try Self.spawnCheck("posix_spawn_file_actions_adddup2", posix_spawn_file_actions_adddup2(&actions, parent, child))
         }
         let highest = descriptors.keys.max() ?? 2
+        for unmapped in 0..<highest where descriptors[unmapped] == nil {
+            try Self.spawnCheck("posix_spawn_file_actions_addclose", posix_spawn_file_actions_addclose(&actions, unmapped))
+        }
         try Self.spawnCheck("posix_spawn_file_actions_addclosefrom_np",
                             posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1))
 
