@@ -12,8 +12,8 @@ import Serving
 /// paired differences; its share is of the in-process median.
 ///
 /// Both wall time and CPU time: on a machine whose cores are shared, wall time also holds the waits for a core
-/// after each hand-over between the two processes. CPU time is read from the scheduler (schedstat, ns): the
-/// calling thread for in-process decoding, the calling thread plus the worker for worker decoding.
+/// after each hand-over between the two processes. CPU time: the calling thread's (CLOCK_THREAD_CPUTIME_ID) for
+/// in-process decoding, plus the worker's (its schedstat, in ns) for worker decoding.
 struct IsolationBench {
     struct Row: Codable {
         var clip: String, request: String
@@ -74,15 +74,22 @@ struct IsolationBench {
 
     /// Wall and CPU milliseconds of `body`; CPU is this thread's plus the worker's.
     private func measure(_ workerPid: Int32, _ body: () -> Void) throws -> (wall: Double, cpu: Double) {
-        let cpuStart = try Self.cpuNanoseconds("/proc/thread-self/schedstat") + Self.cpuNanoseconds("/proc/\(workerPid)/schedstat")
+        let cpuStart = Self.threadCpuNanoseconds() + (try Self.cpuNanoseconds("/proc/\(workerPid)/schedstat"))
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        let cpuEnd = try Self.cpuNanoseconds("/proc/thread-self/schedstat") + Self.cpuNanoseconds("/proc/\(workerPid)/schedstat")
+        let cpuEnd = Self.threadCpuNanoseconds() + (try Self.cpuNanoseconds("/proc/\(workerPid)/schedstat"))
         return (wall, Double(cpuEnd - cpuStart) / 1e6)
     }
 
-    /// The first schedstat field: nanoseconds the task has run.
+    /// This thread's CPU time, exact to the moment (schedstat lags by up to a tick for a running task).
+    private static func threadCpuNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// The first schedstat field: nanoseconds the task has run (current for the worker, which sleeps when read).
     private static func cpuNanoseconds(_ path: String) throws -> UInt64 {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return text.split(separator: " ").first.flatMap { UInt64($0) } ?? 0
