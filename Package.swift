@@ -28,12 +28,16 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         // oneDNN: the int8/bf16 compute engine. Debian ships no dnnl.pc, so no pkgConfig.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // glibc's _GNU_SOURCE calls (memfd_create, pipe2, posix_spawn_file_actions_addclosefrom_np): declarations only.
+        .systemLibrary(name: "CLinux"),
+        // GnuTLS (libmicrohttpd's TLS library) for one SHA-256 in DecodeIsolation's failure logs.
+        .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
 
         // CCPU: cpuid/xgetbv and an FMA loop compiled per instruction set, which Swift cannot express.
         .target(name: "CCPU"),
         .target(name: "AVMAE", dependencies: ["CBLAS", "CCPU", "CDNNL"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
-        // Decode timings per clip type (bench/decode.sh makes the clips and runs it).
 
         // Serving: no C, no JSON. Batching, the inference worker, lifecycle.
         .target(
@@ -60,10 +64,21 @@ let package = Package(
         // (no libsystemd); a library so DeployTests can import it.
         .target(name: "SystemIntegration", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
+        // DecodeIsolation: decoding in sandboxed worker processes (posix_spawn, memfd, seccomp). The parent side is
+        // a `ClipDecoding`; the worker side is the loop the executable's hidden `decode-worker` runs.
+        .target(
+            name: "DecodeIsolation",
+            dependencies: [
+                "Serving", "Media", "CSeccomp", "CLinux", "CGnuTLS", "SystemIntegration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU",
+                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU", "DecodeIsolation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -76,6 +91,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["Serving"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Serving", "AVMAE", "Media"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DeployTests", dependencies: ["SystemIntegration"]),
+        .testTarget(name: "DecodeIsolationTests", dependencies: ["DecodeIsolation", "Serving", "Media", "AVMAE"]),
     ],
     swiftLanguageModes: [.v5]
 )

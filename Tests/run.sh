@@ -21,7 +21,8 @@ python3 -m venv .venv-contract
 .venv-contract/bin/python -m pytest -q Tests/contract
 bash Tests/contract/schemathesis.sh 60
 
-# Reliability against the real daemon (~1 min): overload, slow clients, SIGKILL + restart, 1000 bad requests.
+# Reliability against the real daemon (~1.5 min): overload, slow clients, SIGKILL + restart, 1000 bad requests,
+# decode workers SIGKILLed mid-clip under load.
 python3 bench/reliability/reliability.py --bin "$AVMAE_SERVE_BIN"
 
 python3 -m venv .venv-tools

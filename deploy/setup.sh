@@ -11,6 +11,7 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   libsndfile1-dev
   libmicrohttpd-dev
+  libseccomp-dev   # the decode workers' system call filter
   python3-venv
   curl
   openssl          # TLSTests make a self-signed certificate with it

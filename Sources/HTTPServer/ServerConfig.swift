@@ -22,6 +22,15 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var maxQueue = 64
     public var requestTimeoutSeconds = 30.0
     public var decodeThreads = 2
+    /// Where uploads are decoded: `process` in sandboxed worker processes (a decoder crash costs one request),
+    /// `none` in the daemon itself (for debugging).
+    public var decodeIsolation = Isolation.process
+    /// Warm decode workers (with `decode_isolation=process`); more than `decode_threads` only waits.
+    public var decodeWorkers = 2
+    /// RLIMIT_DATA of each decode worker: the clip, its decoded audio and frames, FFmpeg's buffers.
+    public var decodeWorkerMemoryMib = 1024
+    /// CPU time one clip may take in a decode worker (RLIMIT_CPU, per clip).
+    public var decodeWorkerCpuSeconds = 60
     public var maxPendingDecodes = 64
     public var retryAfterSeconds = 1
     public var drainTimeoutSeconds = 30.0
@@ -47,6 +56,14 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var tlsKey: String?
 
     public init() {}
+
+    public enum Isolation: String, Sendable, Equatable, LosslessStringConvertible {
+        case process
+        case none
+
+        public init?(_ description: String) { self.init(rawValue: description) }
+        public var description: String { rawValue }
+    }
 
     /// A comma-separated list of URL paths, e.g. `/healthz,/readyz`.
     public struct PathList: Sendable, Equatable, LosslessStringConvertible {
@@ -124,6 +141,9 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(maxQueue >= 1, "max_queue must be at least 1")
         try require(requestTimeoutSeconds > 0, "request_timeout_seconds must be positive")
         try require(decodeThreads >= 1, "decode_threads must be at least 1")
+        try require(decodeWorkers >= 1, "decode_workers must be at least 1")
+        try require(decodeWorkerMemoryMib >= 16, "decode_worker_memory_mib must be at least 16")
+        try require(decodeWorkerCpuSeconds >= 1, "decode_worker_cpu_seconds must be at least 1")
         try require(maxPendingDecodes >= 0, "max_pending_decodes must not be negative")
         try require(retryAfterSeconds >= 1, "retry_after_seconds must be at least 1")
         try require(drainTimeoutSeconds >= 0, "drain_timeout_seconds must not be negative")
@@ -190,6 +210,9 @@ extension ServerConfig {
         field("connection_memory_bytes", \.connectionMemoryBytes), field("max_body_bytes", \.maxBodyBytes),
         field("max_batch", \.maxBatch), field("max_delay_ms", \.maxDelayMs), field("max_queue", \.maxQueue),
         field("request_timeout_seconds", \.requestTimeoutSeconds), field("decode_threads", \.decodeThreads),
+        field("decode_isolation", \.decodeIsolation), field("decode_workers", \.decodeWorkers),
+        field("decode_worker_memory_mib", \.decodeWorkerMemoryMib),
+        field("decode_worker_cpu_seconds", \.decodeWorkerCpuSeconds),
         field("max_pending_decodes", \.maxPendingDecodes), field("retry_after_seconds", \.retryAfterSeconds),
         field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
         field("max_duration_seconds", \.maxDurationSeconds), field("max_video_rows", \.maxVideoRows),

@@ -1,6 +1,6 @@
 /// What the model wants from a clip (spec Part A.4): the audio window and hop, and for video how many frames,
 /// how far apart, and how they are resized and cropped. The server fills it from the bundle's config.
-public struct ClipPolicy: Sendable, Equatable {
+public struct ClipPolicy: Sendable, Equatable, Codable {
     /// Audio samples per second of the model's waveform (mono float32).
     public var sampleRate: Int
     /// The model's window: 10 s for AudioSet models, 8 s for VGGSound.

@@ -1,7 +1,7 @@
 /// Why an upload could not be turned into model input. Each case maps to one HTTP status in the server
 /// (empty/unsupported/no stream/corrupt/truncated -> 4xx the client can fix, tooLong/tooLarge -> 413).
 /// Messages are written for the person who sent the file.
-public enum MediaError: Error, Equatable, CustomStringConvertible, Sendable {
+public enum MediaError: Error, Equatable, CustomStringConvertible, Sendable, Codable {
     case empty
     case unsupportedFormat(String)
     case noUsableStream(String)

@@ -1,6 +1,6 @@
 /// What the decoder refuses before spending time or memory on an upload. Every limit is checked against what
 /// the file declares first and against what decoding actually produces second, since headers can lie.
-public struct MediaLimits: Sendable {
+public struct MediaLimits: Sendable, Codable {
     /// Upload size, checked before anything is parsed.
     public var maxBytes: Int
     /// Clip length, checked against the declared duration and again while decoding.

@@ -2,33 +2,27 @@ import AVMAE
 import Media
 
 /// The real decoder: `Media.MediaDecoder` with a `ClipPolicy` filled from the bundle's config, its errors
-/// translated to `ServingError` here so nothing above Serving sees a MediaError.
+/// translated to `ServingError` here so nothing above Serving sees a MediaError. Decoding in worker processes
+/// (DecodeIsolation) uses the same policy and translation, so both paths answer alike.
 public struct MediaClipDecoder: ClipDecoding {
+    public let limits: MediaLimits
     private let decoder: MediaDecoder
     private let config: ModelConfig
     private let hopSeconds: Double?
 
     public init(config: ModelConfig, limits: MediaLimits, hopSeconds: Double?) {
         self.decoder = MediaDecoder(limits: limits)
+        self.limits = limits
         self.config = config
         self.hopSeconds = hopSeconds
     }
 
     public func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows {
-        let policy = ClipPolicy(
-            sampleRate: config.frontend.sampleRate, windowSeconds: config.clipSeconds, hopSeconds: hopSeconds,
-            frames: config.frames, stride: config.stride, fps: config.fps, resizeShort: config.resizeShort,
-            cropSize: ModelBackend.cropSize, wantAudio: want.contains(.audio), wantVideo: want.contains(.video),
-            crops: crops.rawValue)
         let clip: DecodedClip
         do {
-            clip = try decoder.decode(bytes, policy: policy)
-        } catch .noUsableStream(let why) {
-            // None of the wanted streams is there: the clip has nothing this request can use, which the service
-            // reports as modality_unavailable with what the request asked for, and why.
-            return DecodedWindows(durationSeconds: 0, hasAudio: false, hasVideo: false, windows: [], unusableReason: why)
+            clip = try decoder.decode(bytes, policy: policy(want: want, crops: crops))
         } catch {
-            throw Self.translate(error)
+            return try Self.windows(refusedWith: error)
         }
         return DecodedWindows(
             durationSeconds: clip.info.durationSeconds, hasAudio: clip.hasAudio, hasVideo: clip.hasVideo,
@@ -36,6 +30,24 @@ public struct MediaClipDecoder: ClipDecoding {
                 DecodedWindow(index: $0.index, startSeconds: $0.startSeconds, waveform: $0.waveform,
                               videoCrops: $0.videoCrops, frameTimes: $0.frameTimes)
             })
+    }
+
+    /// What to sample from a clip for this model and request.
+    public func policy(want: Set<Modality>, crops: CropCount) -> ClipPolicy {
+        ClipPolicy(
+            sampleRate: config.frontend.sampleRate, windowSeconds: config.clipSeconds, hopSeconds: hopSeconds,
+            frames: config.frames, stride: config.stride, fps: config.fps, resizeShort: config.resizeShort,
+            cropSize: ModelBackend.cropSize, wantAudio: want.contains(.audio), wantVideo: want.contains(.video),
+            crops: crops.rawValue)
+    }
+
+    /// The answer to a clip the decoder refused: no windows when none of the wanted streams is there (the
+    /// service reports that as modality_unavailable, with what the request asked for and why), else the error.
+    public static func windows(refusedWith error: MediaError) throws(ServingError) -> DecodedWindows {
+        if case .noUsableStream(let why) = error {
+            return DecodedWindows(durationSeconds: 0, hasAudio: false, hasVideo: false, windows: [], unusableReason: why)
+        }
+        throw translate(error)
     }
 
     static func translate(_ error: MediaError) -> ServingError {

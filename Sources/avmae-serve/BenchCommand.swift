@@ -33,6 +33,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also time decoding every clip in this folder (bench/decode.sh makes them), as a share of audio1.")
     var decode: String?
 
+    @Option(help: "Only time decoding in a sandboxed worker against in-process decoding, for every clip in this folder.")
+    var decodeIsolation: String?
+
     struct CaseResult: Codable {
         var name: String, modality: String, tokens: Int, batch: Int
         /// fp32 | int8 | bf16, and the engine that ran it, e.g. "int8 on oneDNN 2.6.3 (brg:avx512_core_vnni)"
@@ -52,6 +55,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let folder = decodeIsolation {
+            return try runIsolation(folder)
+        }
         let kernel = try KernelCheck.run()
         BLAS.threads = threads
         KernelCheck.report(kernel)
@@ -114,6 +120,20 @@ struct BenchCommand: ParsableCommand {
         } else {
             print("\(BLAS.configuration), core \(compute.blasCore), \(threads) threads, \(compute.cpu.modelName) "
                   + "(family \(compute.cpu.family) model \(compute.cpu.model), \(compute.cpu.isa.rawValue))")
+        }
+    }
+
+    private func runIsolation(_ folder: String) throws {
+        let rows = try IsolationBench(folder: URL(fileURLWithPath: folder), runs: max(runs, 3)).run()
+        if json {
+            print(String(decoding: try JSONEncoder().encode(rows), as: UTF8.self))
+            return
+        }
+        for row in rows {
+            print(String(format: "%@ | %@: wall in-process %.2f ms, worker %.2f ms, added %.2f ms = %.1f%%; "
+                             + "CPU in-process %.2f ms, daemon + worker %.2f ms, added %.2f ms = %.1f%%", row.clip,
+                         row.request, row.inProcessMs, row.workerMs, row.addedMs, row.addedShare * 100,
+                         row.inProcessCpuMs, row.workerCpuMs, row.addedCpuMs, row.addedCpuShare * 100))
         }
     }
 

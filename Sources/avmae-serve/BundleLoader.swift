@@ -1,16 +1,20 @@
 import AVMAE
+import DecodeIsolation
 import Foundation
 import HTTPServer
 import Media
 import Serving
 
-/// Builds the model backend and clip decoder for `serve` from the configured bundle.
+/// Builds the model backend and clip decoder for `serve` from the configured bundle. With `workers`, clips are
+/// decoded in those sandboxed processes (decode_isolation=process), else in the daemon.
 enum BundleLoader {
-    static func load(_ config: ServerConfig) throws -> (InferenceBackend, ClipDecoding) {
+    static func load(_ config: ServerConfig, workers: DecodeWorkerPool?) throws -> (InferenceBackend, ClipDecoding) {
         let model = try Model(bundle: URL(fileURLWithPath: config.bundle ?? ""), precision: config.precision)
         let limits = MediaLimits(maxBytes: config.maxBodyBytes, maxDurationSeconds: config.maxDurationSeconds,
                                  maxVideoRows: config.maxVideoRows)
-        return (ModelBackend(model: model),
-                MediaClipDecoder(config: model.config, limits: limits, hopSeconds: config.hopSeconds))
+        let decoder: ClipDecoding = workers.map {
+            ProcessClipDecoder(pool: $0, config: model.config, limits: limits, hopSeconds: config.hopSeconds)
+        } ?? MediaClipDecoder(config: model.config, limits: limits, hopSeconds: config.hopSeconds)
+        return (ModelBackend(model: model), decoder)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AVMAE
+import DecodeIsolation
 import Dispatch
 import Foundation
 import HTTPServer
@@ -33,6 +34,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
     @Option(help: "Encoder precision: fp32 (default), int8 or bf16 (where the CPU runs it fast).") var precision: String?
+    @Option(help: "Decode uploads in sandboxed worker processes (process) or in the daemon (none).") var decodeIsolation: String?
     @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
     @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
     @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
@@ -78,9 +80,10 @@ struct Serve: ParsableCommand {
             logger.info("API keys required", metadata: ["keys": "\(apiKeys.count)",
                                                        "exempt_paths": "\(config.authExemptPaths)"])
         }
+        let workers = try decodeWorkers(config, logger: logger, metricsFactory: factory)
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
-                            loader: { try BundleLoader.load($0) })
+                            loader: { try BundleLoader.load($0, workers: workers) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
         let reload = ReloadSignal {
@@ -116,6 +119,7 @@ struct Serve: ParsableCommand {
         logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
         notifier.stopWatchdog()
         notifier.stopping()
+        defer { workers?.shutdown() }
         if !daemon.shutdown() {
             logger.warning("drain timeout passed with requests still in flight; they were cut off")
             // A batch may still be inside OpenBLAS on the inference thread. exit() would run OpenBLAS's
@@ -126,13 +130,29 @@ struct Serve: ParsableCommand {
         }
     }
 
+    /// The sandboxed decode workers, started before the model loads; nil with decode_isolation=none.
+    private func decodeWorkers(_ config: ServerConfig, logger: Logger,
+                               metricsFactory: MetricsFactory) throws -> DecodeWorkerPool? {
+        guard config.decodeIsolation == .process else { return nil }
+        var pool = DecodeWorkerPool.Configuration()
+        pool.workers = config.decodeWorkers
+        pool.memoryBytes = config.decodeWorkerMemoryMib << 20
+        pool.cpuSecondsPerClip = config.decodeWorkerCpuSeconds
+        do {
+            return try DecodeWorkerPool(configuration: pool, logger: logger, metricsFactory: metricsFactory)
+        } catch {
+            throw ValidationError("could not start the decode workers (decode_isolation=process): \(error)")
+        }
+    }
+
     /// Flag values as config keys, so flags go through the same parser as the file and environment.
     private func flags() throws -> [String: String] {
         var flags: [String: String] = [:]
         let named: [(String, CustomStringConvertible?)] = [
             ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
-            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads), ("precision", precision),
+            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
+            ("precision", precision), ("decode_isolation", decodeIsolation),
             ("log_level", logLevel), ("api_key_file", apiKeyFile),
             ("tls_cert", tlsCert), ("tls_key", tlsKey),
         ]

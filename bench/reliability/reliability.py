@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reliability suite for `avmae-serve serve`: a real daemon on loopback with a demo bundle, four bounded
+"""Reliability suite for `avmae-serve serve`: a real daemon on loopback with a demo bundle, five bounded
 scenarios, a summary table, and exit status 1 if any check fails. Python 3 standard library only.
 
   python3 bench/reliability/reliability.py [--bin .build/release/avmae-serve] [--overload-seconds 30]
@@ -21,6 +21,14 @@ Scenarios (the settings each daemon runs with are printed with its results):
              HTTP (wrong Content-Type, empty body, huge declared length, no length, garbage bytes, truncated
              multipart, unknown path, wrong method). Each must get its expected 4xx; RSS is measured after a
              first pass of the corpus and again after the 1000, and may grow by at most --rss-growth-mib.
+  decoderfault  16 clients send good clips (WAV, MP4 with video) back to back, first without faults (to warm
+             up), then while a decode worker is SIGKILLed in the middle of a clip --worker-kills times (a worker
+             counts as mid-clip while its clip memory, descriptor 4, has file offset 1). The requests that get 422
+             undecodable_clip saying the decoder was killed, the kills the daemon logs as having cost a clip,
+             and its avmae_decode_worker_failures_total{reason="killed"} must be the same number (a kill just
+             after the last window costs nothing); every other request must get 200, the pool must be back to
+             full strength, and the daemon's RSS after the faulty phase may exceed that after the warm phase by
+             at most --fault-rss-growth-mib.
 """
 import argparse
 import http.client
@@ -56,14 +64,15 @@ def read(name, folder=HTTP_FIXTURES):
 class Daemon:
     """One `avmae-serve serve` process; `port=0` lets the kernel choose."""
 
-    def __init__(self, binary, bundle, scratch, settings, port=0):
+    def __init__(self, binary, bundle, scratch, settings, port=0, environment=None):
         self.settings = settings
         args = [binary, "serve", "--bundle", bundle, "--host", "127.0.0.1", "--port", str(port),
                 "--log-level", "warning"]
         for key, value in settings.items():
             args += ["--set", f"{key}={value}"]
         self.stderr = open(os.path.join(scratch, f"stderr-{time.time_ns()}.log"), "wb")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                     env=dict(os.environ, **(environment or {})))
         line = self.proc.stdout.readline()
         if "listening on" not in line:
             raise RuntimeError(f"daemon did not start: {line!r}; see {self.stderr.name}")
@@ -90,7 +99,9 @@ class Daemon:
         return float("nan")
 
     def open_sockets(self):
-        count = 0
+        """Sockets the daemon holds for clients (and listening): the channels to its decode workers (one
+        socket-pair end each) are not counted."""
+        count = -len(decode_workers(self.proc.pid))
         for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
             try:
                 count += os.readlink(f"/proc/{self.proc.pid}/fd/{fd}").startswith("socket:")
@@ -429,6 +440,140 @@ def bad_input(binary, bundle, scratch, total, growth_bound, results):
         daemon.stop()
 
 
+def decode_workers(pid):
+    """The daemon's decode workers: its children running `decode-worker`."""
+    pids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    workers = []
+    for child in pids:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if b"decode-worker" in f.read():
+                    workers.append(child)
+        except OSError:
+            pass
+    return workers
+
+
+def mid_clip(worker):
+    """The daemon sets the file offset of a worker's clip memory (fd 4) to 1 while a clip is in flight."""
+    try:
+        with open(f"/proc/{worker}/fdinfo/4") as f:
+            return any(line.split() == ["pos:", "1"] for line in f)
+    except OSError:
+        return False
+
+
+def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
+    # max_batch 1: the inference workspace grows to the largest batch it has seen, which would make RSS depend
+    # on how requests happened to batch rather than on what the faults leave behind.
+    settings = {"decode_workers": 2, "decode_threads": 2, "max_batch": 1, "max_queue": 64,
+                "request_timeout_seconds": 30}
+    clients = 16
+    killed_message = ("the clip could not be decoded: the decoder failed on this clip "
+                      "(its process was killed by SIGKILL)")
+    # A fixed mmap threshold makes glibc give every large block (a request's frames are 19 MB) back on free, so
+    # RSS in a quiet moment is live memory, not whatever the allocator kept from the busiest instant.
+    daemon = Daemon(binary, bundle, scratch, settings, environment={"MALLOC_MMAP_THRESHOLD_": "131072"})
+    try:
+        daemon.wait_ready()
+        clips = [(read("tone.wav"), "audio/wav"), (read("clip.mp4"), "video/mp4")]
+        lock = threading.Lock()
+        counts = {"ok": 0, "killed_422": 0, "other": 0}
+        other = {}
+
+        def traffic(during):
+            """16 clients back to back until `during()` returns."""
+            stop = threading.Event()
+
+            def client(index):
+                n = index
+                while not stop.is_set():
+                    body, kind = clips[n % len(clips)]
+                    n += 1
+                    try:
+                        status, _, answer = request(daemon.port, "POST", "/v1/classify", body, {"Content-Type": kind})
+                    except OSError as error:
+                        status, answer = f"client error {error}", b""
+                    key = ("ok" if status == 200 else
+                           "killed_422" if status == 422 and killed_message.encode() in answer else "other")
+                    with lock:
+                        counts[key] += 1
+                        if key == "other":
+                            other[status] = answer[:200]
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            for t in threads:
+                t.start()
+            during()
+            stop.set()
+            for t in threads:
+                t.join()
+
+        # The same load without kills first, so the allocator has reached its working size; RSS is compared
+        # between the two quiet moments after each phase.
+        traffic(lambda: time.sleep(kills))
+        time.sleep(1.0)  # the last answers' buffers are freed just after the client has them
+        rss_start = daemon.rss_mib()
+        warm_ok = counts["ok"]
+        killed_pids = []
+
+        def kill_workers():
+            give_up = time.monotonic() + 30 * kills
+            while len(killed_pids) < kills and time.monotonic() < give_up:
+                busy = [w for w in decode_workers(daemon.proc.pid) if mid_clip(w)]
+                if not busy:
+                    time.sleep(0.001)
+                    continue
+                os.kill(busy[0], signal.SIGKILL)
+                killed_pids.append(busy[0])
+                # Let the pool replace it and some requests pass before the next kill.
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and (busy[0] in decode_workers(daemon.proc.pid)
+                                                       or len(decode_workers(daemon.proc.pid)) < 2):
+                    time.sleep(0.01)
+                time.sleep(0.5)
+
+        traffic(kill_workers)
+        time.sleep(1.0)
+        rss_end = daemon.rss_mib()
+        metrics = request(daemon.port, "GET", "/metrics")[2].decode()
+        counted = next((int(float(line.split()[-1])) for line in metrics.splitlines()
+                        if line.startswith('avmae_decode_worker_failures_total{reason="killed"}')), 0)
+        workers_after = len(decode_workers(daemon.proc.pid))
+        healthy = request(daemon.port, "POST", "/v1/classify", clips[1][0], {"Content-Type": "video/mp4"})[0]
+        # A kill that lands after the worker has sent its last window (it is still "mid-clip" until the daemon
+        # empties the clip memory) costs nothing: the daemon has the answer. Which kills hit a clip the daemon
+        # says in its log, one line per failed worker with its pid.
+        daemon.stderr.flush()
+        with open(daemon.stderr.name) as f:
+            log = f.read()
+        hit = [pid for pid in killed_pids if f"pid={pid} reason=killed" in log]
+        results.row("decoderfault", clients=clients, kills=len(killed_pids), kills_mid_decode=len(hit),
+                    ok=counts["ok"], ok_while_killing=counts["ok"] - warm_ok, killed_422=counts["killed_422"],
+                    other=counts["other"], worker_failures_counted=counted, workers_after=workers_after,
+                    rss_after_warm_mib=round(rss_start, 1), rss_after_kills_mib=round(rss_end, 1),
+                    classify_after=healthy)
+        results.check(len(killed_pids) == kills, f"decoderfault: only {len(killed_pids)} of {kills} kills found a worker mid-clip")
+        results.check(len(hit) > 0, "decoderfault: no kill hit a clip in decoding")
+        results.check(counts["killed_422"] == len(hit) == counted,
+                      f"decoderfault: {counts['killed_422']} decoder-failed 422s, {len(hit)} kills mid-decode, "
+                      f"{counted} worker failures counted: all three must agree")
+        results.check(counts["other"] == 0, f"decoderfault: {counts['other']} other answers: {other}")
+        results.check(counts["ok"] > warm_ok, "decoderfault: no request succeeded while workers were killed")
+        results.check(workers_after == settings["decode_workers"], f"decoderfault: {workers_after} workers afterwards")
+        results.check(rss_end - rss_start <= growth_bound,
+                      f"decoderfault: RSS grew {rss_end - rss_start:.1f} MiB (bound {growth_bound})")
+        results.check(healthy == 200, f"decoderfault: a good clip afterwards answered {healthy}")
+    finally:
+        daemon.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default=os.environ.get("AVMAE_SERVE_BIN", os.path.join(ROOT, ".build/release/avmae-serve")))
@@ -436,14 +581,16 @@ def main():
     parser.add_argument("--rss-bound-mib", type=float, default=512)
     parser.add_argument("--bad-requests", type=int, default=1000)
     parser.add_argument("--rss-growth-mib", type=float, default=8)
-    parser.add_argument("--only", choices=["overload", "slowloris", "kill", "badinput"], action="append")
+    parser.add_argument("--worker-kills", type=int, default=5)
+    parser.add_argument("--fault-rss-growth-mib", type=float, default=8)
+    parser.add_argument("--only", choices=["overload", "slowloris", "kill", "badinput", "decoderfault"], action="append")
     args = parser.parse_args()
     results = Results()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         bundle = os.path.join(scratch, "bundle")
         subprocess.run([args.bin, "demo-bundle", "--out", bundle], check=True, stdout=subprocess.DEVNULL)
-        chosen = args.only or ["overload", "slowloris", "kill", "badinput"]
+        chosen = args.only or ["overload", "slowloris", "kill", "badinput", "decoderfault"]
         if "overload" in chosen:
             overload(args.bin, bundle, scratch, args.overload_seconds, args.rss_bound_mib, results)
         if "slowloris" in chosen:
@@ -452,6 +599,8 @@ def main():
             kill_and_restart(args.bin, bundle, scratch, results)
         if "badinput" in chosen:
             bad_input(args.bin, bundle, scratch, args.bad_requests, args.rss_growth_mib, results)
+        if "decoderfault" in chosen:
+            decoder_fault(args.bin, bundle, scratch, args.worker_kills, args.fault_rss_growth_mib, results)
     print(f"\nreliability: {len(results.rows)} scenarios in {time.monotonic() - started:.0f} s")
     for scenario, numbers in results.rows:
         print(f"  {scenario:10s} " + "  ".join(f"{k}={v}" for k, v in numbers.items()))

@@ -1,0 +1,62 @@
+import Glibc
+import Media
+
+/// The worker's side: the loop a `decode-worker` process runs inside its sandbox, one clip after another, until
+/// the daemon closes the channel. Decoding itself is `Media.MediaDecoder`, the same code in-process decoding runs.
+public enum DecodeWorker {
+    /// Descriptor numbers the parent hands over (see `WorkerProcess`).
+    enum Descriptor {
+        static let channel: Int32 = 3
+        static let clipMemory: Int32 = 4
+        static let windowMemory: Int32 = 5
+    }
+
+    /// Enters the sandbox, then serves clips until the parent goes away. Returns only then (exit status 0);
+    /// a broken channel or shared memory throws.
+    public static func run(memoryBytes: Int) throws {
+        let channel = MessageChannel(adopting: Descriptor.channel)
+        let clipMemory = SharedMemoryFile(adopting: Descriptor.clipMemory)
+        let windowMemory = SharedMemoryFile(adopting: Descriptor.windowMemory)
+        try WorkerSandbox.enter(.init(memoryBytes: memoryBytes))
+        while case .message(let request) = try channel.receive(WorkerRequest.self) {
+            guard case .decode(let job) = request else { continue }  // stray credit: nothing to send
+            guard try serve(job, channel: channel, clipMemory: clipMemory, windowMemory: windowMemory) else { return }
+        }
+    }
+
+    /// Decodes one clip and sends its windows as credit allows. Returns false when the parent went away.
+    private static func serve(_ job: DecodeJob, channel: MessageChannel, clipMemory: SharedMemoryFile,
+                              windowMemory: SharedMemoryFile) throws -> Bool {
+        try WorkerSandbox.limitCPU(seconds: job.cpuSeconds)
+        let bytes = try [UInt8](unsafeUninitializedCapacity: job.clipBytes) { buffer, count in
+            try clipMemory.read(into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            count = job.clipBytes
+        }
+        let clip: DecodedClip
+        do {
+            clip = try MediaDecoder(limits: job.limits).decode(bytes, policy: job.policy)
+        } catch {
+            try channel.send(WorkerReply.failed(error))
+            return true
+        }
+        try channel.send(WorkerReply.decoded(ClipSummary(
+            durationSeconds: clip.info.durationSeconds, hasAudio: clip.hasAudio, hasVideo: clip.hasVideo,
+            windows: clip.windows.count)))
+        let slotBytes = clip.windows.map { WindowPayload.layout(of: $0, offset: 0).byteCount }.max() ?? 0
+        var credit = job.credit
+        for window in clip.windows {
+            while credit == 0 {
+                switch try channel.receive(WorkerRequest.self) {
+                case .message(.credit(let more)): credit += more
+                case .message(.decode): return false  // the parent broke the protocol; start afresh
+                case .closed, .timedOut: return false
+                }
+            }
+            let layout = WindowPayload.layout(of: window, offset: (window.index % job.credit) * slotBytes)
+            try WindowPayload.write(window, as: layout, to: windowMemory)
+            try channel.send(WorkerReply.window(layout))
+            credit -= 1
+        }
+        return true
+    }
+}
