@@ -84,13 +84,13 @@ final class WorkerDecodingTests: XCTestCase {
 
     func testMemoryLimitIsAClearError() throws {
         var configuration = DecodeWorkerPool.Configuration()
-        configuration.memoryBytes = 32 << 20
+        configuration.memoryBytes = 48 << 20
         let pool = try makePool(configuration)
         defer { pool.shutdown() }
         let decoder = ProcessClipDecoder(pool: pool, config: config, limits: limits, hopSeconds: nil)
-        // 3 windows x 4 crops of 32 frames of 224x224x3 bytes: 58 MB, well past 32 MiB.
+        // 3 windows x 4 crops of 32 frames of 224x224x3 bytes: 58 MB, well past 48 MiB.
         let error = refusal { try decoder.decode(try fixture("long_25s.mp4"), want: [.audio, .video], crops: .four) }
-        XCTAssertEqual(error, .undecodableClip("the decoder ran out of its 32 MiB memory limit on this clip"))
+        XCTAssertEqual(error, .undecodableClip("the decoder ran out of its 48 MiB memory limit on this clip"))
         // Small clips still fit.
         XCTAssertEqual(try decoder.decode(try fixture("sine_16k_mono_1s.wav"), want: [.audio], crops: .one).windows.count, 1)
     }
