@@ -52,6 +52,9 @@ def main():
                 key = (os.path.basename(path), f"connection error: {error}")
             with lock:
                 statuses[key] += 1
+                done = sum(statuses.values())
+                if done % 50 == 0:
+                    print(f"  {done}/{len(jobs)} answered, daemon alive: {daemon.proc.poll() is None}", flush=True)
 
     threads = [threading.Thread(target=client, args=(jobs[i::args.clients],)) for i in range(args.clients)]
     for t in threads:
