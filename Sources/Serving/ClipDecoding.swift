@@ -34,7 +34,7 @@ public struct DecodedWindows: Sendable {
         self.unusableReason = unusableReason
     }
 
-    var available: Set<Modality> {
+    public var available: Set<Modality> {
         var set: Set<Modality> = []
         if hasAudio { set.insert(.audio) }
         if hasVideo { set.insert(.video) }

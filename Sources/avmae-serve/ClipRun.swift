@@ -13,7 +13,7 @@ struct ClipRun {
         let decoder = MediaClipDecoder(config: config, limits: MediaLimits(), hopSeconds: nil)
         let used = Set(config.modalities)
         let decoded = try decoder.decode(bytes, want: used, crops: crops)
-        let available = used.intersection([decoded.hasAudio ? Modality.audio : nil, decoded.hasVideo ? .video : nil].compactMap { $0 })
+        let available = used.intersection(decoded.available)
         guard !decoded.windows.isEmpty, !available.isEmpty else {
             throw ServingError.undecodableClip(decoded.unusableReason ?? "the clip has none of the model's modalities")
         }
