@@ -24,8 +24,12 @@ final class CBuffer<Element: BitwiseCopyable> {
             let page = Int(sysconf(Int32(_SC_PAGESIZE)))
             let body = (bytes + page - 1) / page * page
             let base = mmap(nil, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            guard let base, base != MAP_FAILED, mprotect(base + body, page, PROT_NONE) == 0 else {
+            guard let base, base != MAP_FAILED else {
                 throw MediaError.corrupt("out of memory for a \(bytes)-byte guarded buffer (errno \(errno))")
+            }
+            guard mprotect(base + body, page, PROT_NONE) == 0 else {
+                munmap(base, body + page)
+                throw MediaError.corrupt("cannot protect the guard page of a \(bytes)-byte buffer (errno \(errno))")
             }
             allocation = base
             mappedBytes = body + page
