@@ -31,8 +31,11 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // glibc's _GNU_SOURCE calls (memfd_create, pipe2, posix_spawn_file_actions_addclosefrom_np): declarations only.
         .systemLibrary(name: "CLinux"),
-        // GnuTLS (libmicrohttpd's TLS library) for one SHA-256 in DecodeIsolation's failure logs.
+        // GnuTLS (libmicrohttpd's TLS library) for SHA-256, wrapped once in Checksum.
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
+
+        // Checksum: SHA-256 over GnuTLS, for clip fingerprints and model versions.
+        .target(name: "Checksum", dependencies: ["CGnuTLS"]),
 
         // CCPU: cpuid/xgetbv and an FMA loop compiled per instruction set, which Swift cannot express.
         .target(name: "CCPU"),
@@ -69,7 +72,7 @@ let package = Package(
         .target(
             name: "DecodeIsolation",
             dependencies: [
-                "Serving", "Media", "CSeccomp", "CLinux", "CGnuTLS", "SystemIntegration",
+                "Serving", "Media", "CSeccomp", "CLinux", "Checksum", "SystemIntegration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -78,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU", "DecodeIsolation",
+                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU", "DecodeIsolation", "Checksum",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

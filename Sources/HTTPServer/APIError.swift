@@ -72,4 +72,15 @@ public struct APIError: Error, Equatable {
         case .inferenceFailed: self.init(status: 500, code: "internal_error", message: message)
         }
     }
+
+    init(_ error: ModelLookupError) {
+        let message = error.description
+        switch error {
+        case .unknown: self.init(status: 404, code: "model_not_found", message: message)
+        case .unnamed: self.init(status: 400, code: "model_required", message: message)
+        case .notReady(_, let state):
+            self.init(status: 503, code: "not_ready", message: message,
+                      headers: state == .loading ? ["Retry-After": "1"] : [:])
+        }
+    }
 }

@@ -7,7 +7,7 @@ import Serving
 /// metrics and one structured log line.
 public final class APIRouter: HTTPHandler {
     private let lifecycle: Lifecycle
-    private let slot: ServiceSlot
+    private let models: ModelRepository
     private let exposition: MetricsExposition
     private let maxBodyBytes: Int
     private let authentication: Authentication?
@@ -25,10 +25,10 @@ public final class APIRouter: HTTPHandler {
         }
     }
 
-    public init(lifecycle: Lifecycle, slot: ServiceSlot, exposition: MetricsExposition, maxBodyBytes: Int,
+    public init(lifecycle: Lifecycle, models: ModelRepository, exposition: MetricsExposition, maxBodyBytes: Int,
                 authentication: Authentication? = nil, logger: Logger, metricsFactory: MetricsFactory) {
         self.lifecycle = lifecycle
-        self.slot = slot
+        self.models = models
         self.exposition = exposition
         self.maxBodyBytes = maxBodyBytes
         self.authentication = authentication
@@ -84,12 +84,13 @@ public final class APIRouter: HTTPHandler {
                 return .now(finish(HTTPResponse(status: 200, headers: headers, body: exposition.render()), request,
                                    requestID, start))
             case .models:
-                let service = try ready()
-                return .now(finish(json(200, ModelsResponse(models: [ModelDTO(service.info)])), request, requestID, start))
+                // Answered while loading too: each model says where it stands.
+                return .now(finish(json(200, ModelsResponse(models: models.statuses.map(ModelDTO.init))), request,
+                                   requestID, start))
             case .classify, .embed:
                 // Readiness is checked (and refusals counted) by the service itself once it exists.
                 metrics.uploaded(bytes: request.body.count)
-                guard let service = slot.service else { throw notReady() }
+                let service = try service(for: request)
                 let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
                 return .later { [self] respond in
                     endpoint.run { result in
@@ -129,14 +130,15 @@ public final class APIRouter: HTTPHandler {
         return route
     }
 
-    /// The serving core, if the model is loaded and the server is ready for work.
-    private func ready() throws -> ClipService {
-        guard lifecycle.state.notReadyReason == nil, let service = slot.service else { throw notReady() }
-        return service
-    }
-
-    private func notReady() -> APIError {
-        APIError(ServingError.notReady(lifecycle.state.notReadyReason ?? .loading))
+    /// The serving core of the model the request names with `?model=` (or the only or default one).
+    private func service(for request: HTTPRequest) throws -> ClipService {
+        do { return try models.service(named: request.query["model"]) } catch {
+            // While the first load runs, every model is "not ready" the way /readyz says it.
+            if let reason = lifecycle.state.notReadyReason, case .notReady = error {
+                throw APIError(ServingError.notReady(reason))
+            }
+            throw APIError(error)
+        }
     }
 
     private func readiness() -> HTTPResponse {

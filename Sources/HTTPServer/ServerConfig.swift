@@ -5,8 +5,13 @@ import Foundation
 /// an optional JSON config file, AVMAE_* environment variables, command-line flags. All layers use the same
 /// snake_case keys (env: AVMAE_ + upper case, e.g. AVMAE_MAX_BATCH), parsed by one table.
 public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
-    /// Model bundle folder (config.json, model.safetensors, labels.csv).
-    public var bundle: String?
+    /// Model bundle folders (config.json, model.safetensors, labels.csv), each `DIR` (served under the name in
+    /// its config.json) or `NAME=DIR`.
+    public var bundle = BundleList([])
+    /// A folder of bundle folders, each served under its folder's name; SIGHUP rescans it.
+    public var modelRepository: String?
+    /// The model for requests that name none, when several are served.
+    public var defaultModel: String?
     public var host = "0.0.0.0"
     public var port = 8080
     /// libmicrohttpd polling threads (epoll); they only parse and route, never run the model.
@@ -63,6 +68,44 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
 
         public init?(_ description: String) { self.init(rawValue: description) }
         public var description: String { rawValue }
+    }
+
+    /// Bundles to serve, comma-separated: `DIR` or `NAME=DIR` each, e.g. `audioset=/srv/as,vggsound=/srv/vgg`.
+    public struct BundleList: Sendable, Equatable, LosslessStringConvertible {
+        public struct Entry: Sendable, Equatable {
+            /// nil: the name in the bundle's config.json.
+            public var name: String?
+            public var directory: String
+
+            public init(name: String?, directory: String) {
+                self.name = name
+                self.directory = directory
+            }
+        }
+
+        public var entries: [Entry]
+
+        public init(_ entries: [Entry]) { self.entries = entries }
+
+        public init?(_ description: String) {
+            var entries: [Entry] = []
+            for item in description.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+            where !item.isEmpty {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 {
+                    guard ModelName.isValid(parts[0]), !parts[1].isEmpty else { return nil }
+                    entries.append(Entry(name: parts[0], directory: parts[1]))
+                } else {
+                    entries.append(Entry(name: nil, directory: item))
+                }
+            }
+            self.entries = entries
+        }
+
+        public var description: String {
+            entries.map { entry in entry.name.map { "\($0)=\(entry.directory)" } ?? entry.directory }
+                .joined(separator: ",")
+        }
     }
 
     /// A comma-separated list of URL paths, e.g. `/healthz,/readyz`.
@@ -129,7 +172,10 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
 
     public func validate() throws {
         func require(_ ok: Bool, _ why: String) throws { if !ok { throw ConfigError.invalid(why) } }
-        try require(bundle.map { !$0.isEmpty } ?? false, "no model bundle; pass --bundle DIR or set AVMAE_BUNDLE")
+        try require(!bundle.entries.isEmpty || modelRepository != nil,
+                    "no model; pass --bundle DIR (or NAME=DIR, repeatable) or --model-repository DIR")
+        try require(modelRepository.map { !$0.isEmpty } ?? true, "model_repository must not be empty")
+        try require(defaultModel.map(ModelName.isValid) ?? true, "default_model: \(ModelName.rule)")
         try require((0...65535).contains(port), "port must be in 0...65535")
         try require(httpThreads >= 1, "http_threads must be at least 1")
         try require(connectionLimit >= 1, "connection_limit must be at least 1")
@@ -170,7 +216,10 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ConfigError.unreadableFile(path, "expected a JSON object of settings, e.g. {\"max_batch\": 8}")
         }
-        return object.mapValues { "\($0)" }
+        // A list (bundles, paths) may be a JSON array; it reads as the comma-separated form.
+        return object.mapValues { value in
+            (value as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") } ?? "\(value)"
+        }
     }
 }
 
@@ -204,7 +253,8 @@ extension ServerConfig {
     }
 
     static let fields: [Field] = [
-        field("bundle", \.bundle), field("host", \.host), field("port", \.port),
+        field("bundle", \.bundle), field("model_repository", \.modelRepository), field("default_model", \.defaultModel),
+        field("host", \.host), field("port", \.port),
         field("http_threads", \.httpThreads), field("connection_limit", \.connectionLimit),
         field("connection_timeout_seconds", \.connectionTimeoutSeconds),
         field("connection_memory_bytes", \.connectionMemoryBytes), field("max_body_bytes", \.maxBodyBytes),

@@ -189,7 +189,7 @@ public final class ClipService: Sendable {
                                                         labels: info.labels))
             } : nil
             return .classify(ClassifyResult(
-                model: info.name, labelSet: info.labelSet, modalities: modalities,
+                model: info.name, modelVersion: info.version, labelSet: info.labelSet, modalities: modalities,
                 durationSeconds: decoded.durationSeconds, windowsUsed: perWindow.count,
                 aggregation: options.aggregation,
                 labels: ResultAssembly.top(clip, k: options.topK, threshold: options.threshold, labels: info.labels),
@@ -197,7 +197,7 @@ public final class ClipService: Sendable {
         case .embed(let options):
             let (pooled, windows) = ResultAssembly.embeddings(outputs, windows: decoded.windows, modalities: modalities,
                                                               keepTokens: options.tokens)
-            return .embed(EmbedResult(model: info.name, modalities: modalities,
+            return .embed(EmbedResult(model: info.name, modelVersion: info.version, modalities: modalities,
                                       durationSeconds: decoded.durationSeconds, pooled: pooled, windows: windows,
                                       timings: timings))
         }

@@ -17,6 +17,11 @@ public struct ModelInfo: Sendable {
     public var videoRowLength: Int
     /// Engine and precision of the encoder's products, e.g. "int8 on oneDNN 2.6.3 (brg:avx512_core_vnni)".
     public var compute = "fp32 on OpenBLAS"
+    /// What tells one set of weights from another in answers and metrics: for a bundle, the first 12 hex digits
+    /// of the SHA-256 over everything that changes an answer (`BundleDigest`). Empty for models not from a bundle.
+    public var version = ""
+    /// The label names are stand-ins (the demo bundle, a checkpoint converted with --placeholder-labels).
+    public var placeholderLabels: Bool { labels.contains { Label.isPlaceholder($0) } }
 
     public var hasHead: Bool { numClasses > 0 && labelSet != .none }
 

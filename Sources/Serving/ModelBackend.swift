@@ -7,15 +7,17 @@ public struct ModelBackend: InferenceBackend {
     public let model: Model
     public let info: ModelInfo
 
-    public init(model: Model) {
+    /// `name`: what requests call it (default: the bundle's config name); `version`: see `ModelInfo.version`.
+    public init(model: Model, name: String? = nil, version: String = "") {
         self.model = model
         let config = model.config
-        var info = ModelInfo(name: config.name, kind: config.kind, modalities: config.modalities,
+        var info = ModelInfo(name: name ?? config.name, kind: config.kind, modalities: config.modalities,
                          labelSet: config.labelSet, labels: model.labels, numClasses: config.numClasses,
                          clipSeconds: config.clipSeconds, frames: config.frames,
                          parameterCount: model.parameterCount, windowSamples: config.windowSamples,
                          videoRowLength: config.frames * Self.cropSize * Self.cropSize * 3)
         info.compute = "\(model.compute)"
+        info.version = version
         self.info = info
     }
 

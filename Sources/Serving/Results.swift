@@ -23,6 +23,7 @@ public struct Timings: Sendable, Equatable {
 
 public struct ClassifyResult: Sendable {
     public var model: String
+    public var modelVersion: String
     public var labelSet: LabelSet
     public var modalities: [Modality]
     public var durationSeconds: Double
@@ -68,6 +69,7 @@ public struct WindowEmbedding: Sendable {
 
 public struct EmbedResult: Sendable {
     public var model: String
+    public var modelVersion: String
     public var modalities: [Modality]
     public var durationSeconds: Double
     /// Mean over windows of the pooled embeddings, per modality. // (D)

@@ -15,14 +15,16 @@ import SystemIntegration
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a model bundle over HTTP (see openapi.yaml).",
+        abstract: "Serve one or more model bundles over HTTP (see openapi.yaml).",
         discussion: """
             Settings come from, lowest first: defaults, --config FILE (JSON object of snake_case keys), \
             AVMAE_* environment variables (AVMAE_MAX_BATCH=8), then flags. --set key=value reaches any setting.
             """)
 
     @Option(help: "JSON config file.") var config: String?
-    @Option(help: "Model bundle folder.") var bundle: String?
+    @Option(help: "Model bundle folder, or NAME=DIR to serve it as NAME (repeatable).") var bundle: [String] = []
+    @Option(help: "Folder of bundle folders, each served under its folder's name; SIGHUP rescans it.") var modelRepository: String?
+    @Option(help: "Model for requests that name none, when several are served.") var defaultModel: String?
     @Option(help: "Address to listen on.") var host: String?
     @Option(help: "Port to listen on (0 = any free port).") var port: Int?
     @Option(help: "Rows per model call; 1 turns batching off.") var maxBatch: Int?
@@ -83,11 +85,11 @@ struct Serve: ParsableCommand {
         let workers = try decodeWorkers(config, logger: logger, metricsFactory: factory)
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
-                            loader: { try BundleLoader.load($0, workers: workers) })
+                            loader: { try BundleLoader.load($0, version: $1, config: config, workers: workers) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
         let reload = ReloadSignal {
-            logger.info("SIGHUP received, reloading the model bundle")
+            logger.info("SIGHUP received, rescanning the model bundles")
             notifier.reloading()
             daemon.reload { swapped in
                 // READY=1 whenever a model serves, also after a refused bundle (the previous one still does);
@@ -149,7 +151,8 @@ struct Serve: ParsableCommand {
     private func flags() throws -> [String: String] {
         var flags: [String: String] = [:]
         let named: [(String, CustomStringConvertible?)] = [
-            ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
+            ("bundle", bundle.isEmpty ? nil : bundle.joined(separator: ",")), ("model_repository", modelRepository),
+            ("default_model", defaultModel), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
             ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
             ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
             ("precision", precision), ("decode_isolation", decodeIsolation),
