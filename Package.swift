@@ -75,6 +75,7 @@ let package = Package(
                 "Serving", "Media", "CSeccomp", "CLinux", "Checksum", "SystemIntegration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
 
