@@ -40,6 +40,49 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertNoThrow(try ServerConfig.load(file: nil, environment: [:], flags: ["model_repository": "/srv/models"]))
     }
 
+    /// A misspelt AVMAE_* variable stops the start like a misspelt flag; Kubernetes' service links for a Service
+    /// named avmae-serve (or avmae, whose AVMAE_PORT collides with the port setting) and the tools' variables do not.
+    func testEnvironmentIsStrictExceptForServiceLinksAndTools() throws {
+        XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: ["AVMAE_BUNDLE": "/b", "AVMAE_MAX_BACH": "4"], flags: [:])) {
+            XCTAssertEqual($0 as? ServerConfig.ConfigError, .unknownKey("max_bach", source: "environment AVMAE_MAX_BACH"))
+        }
+        let kubernetes = [
+            "AVMAE_SERVE_SERVICE_HOST": "10.0.0.7", "AVMAE_SERVE_SERVICE_PORT": "8080", "AVMAE_SERVE_SERVICE_PORT_HTTP": "8080",
+            "AVMAE_SERVE_PORT": "tcp://10.0.0.7:8080", "AVMAE_SERVE_PORT_8080_TCP": "tcp://10.0.0.7:8080",
+            "AVMAE_SERVE_PORT_8080_TCP_PROTO": "tcp", "AVMAE_SERVE_PORT_8080_TCP_PORT": "8080",
+            "AVMAE_SERVE_PORT_8080_TCP_ADDR": "10.0.0.7", "AVMAE_PORT": "tcp://10.0.0.9:8080",
+            "AVMAE_SERVE_BIN": "/x", "AVMAE_BUNDLE": "/b",
+        ]
+        let config = try ServerConfig.load(file: nil, environment: kubernetes, flags: [:])
+        XCTAssertEqual(config.port, ServerConfig().port)
+        let ignored = ServerConfig.ignoredEnvironment(kubernetes)
+        XCTAssertEqual(ignored.count, 9, "\(ignored)")
+        XCTAssertFalse(ignored.contains { $0.hasPrefix("AVMAE_SERVE_BIN") || $0.hasPrefix("AVMAE_BUNDLE") })
+    }
+
+    /// The config file keeps JSON's types: a number for a number, a string for a path.
+    func testConfigFileValuesKeepTheirTypes() throws {
+        XCTAssertThrowsError(try ServerConfig.load(file: try file(#"{"bundle": "/b", "max_batch": "8"}"#), environment: [:], flags: [:]))
+        XCTAssertThrowsError(try ServerConfig.load(file: try file(#"{"bundle": "/b", "max_batch": 2.5}"#), environment: [:], flags: [:]))
+        XCTAssertThrowsError(try ServerConfig.load(file: try file(#"{"bundle": "/b", "host": 8080}"#), environment: [:], flags: [:]))
+        XCTAssertThrowsError(try ServerConfig.load(file: try file(#"{"bundle": "/b", "max_bach": 8}"#), environment: [:], flags: [:])) {
+            guard case .unknownKey("max_bach", _)? = $0 as? ServerConfig.ConfigError else { return XCTFail("\($0)") }
+        }
+        let config = try ServerConfig.load(file: try file(#"{"bundle": "/b", "max_batch": 8, "max_delay_ms": 3}"#),
+                                           environment: [:], flags: [:])
+        XCTAssertEqual(config.maxBatch, 8)
+        XCTAssertEqual(config.maxDelayMs, 3)
+    }
+
+    /// Every setting has a flag, a variable and a help line, from the one table.
+    func testEverySettingHasAFlagAndHelp() {
+        for field in ServerConfig.fields {
+            XCTAssertEqual(field.flag, "--" + field.key.replacingOccurrences(of: "_", with: "-"))
+            XCTAssertFalse(field.help.isEmpty, field.key)
+            XCTAssertTrue(ServerConfig.settingsHelp.contains(field.flag + " (" + field.environmentName), field.key)
+        }
+    }
+
     func testMistakesAreNamedWithTheirSource() throws {
         XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: [:], flags: ["max_bach": "4"])) {
             XCTAssertEqual($0 as? ServerConfig.ConfigError, .unknownKey("max_bach", source: "flag"))
