@@ -83,7 +83,7 @@ struct V2Inference {
         let expected = signature.rowShape(name)
         let batch: Int
         if name == .clip {
-            guard input.shape.reduce(1, *) == 1, input.shape.allSatisfy({ $0 == 1 }) else {
+            guard !input.shape.isEmpty, input.shape.allSatisfy({ $0 == 1 }) else {
                 throw APIError.badRequest("input 'CLIP' holds one file: its shape is [1], got \(input.shape)")
             }
             batch = 1

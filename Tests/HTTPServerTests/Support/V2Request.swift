@@ -72,12 +72,18 @@ struct V2Answer {
         binary = blobs
     }
 
+    private static func uint32(_ data: Data, at i: Data.Index) -> UInt32 {
+        var value: UInt32 = 0
+        for k in 0..<4 { value |= UInt32(data[i + k]) << (8 * UInt32(k)) }
+        return value
+    }
+
     func shape(_ name: String) -> [Int]? { outputs[name]?["shape"] as? [Int] }
 
     func floats(_ name: String) -> [Float]? {
         if let data = binary[name] {
-            return stride(from: data.startIndex, to: data.endIndex, by: 4).map { i in
-                Float(bitPattern: UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24)
+            return stride(from: data.startIndex, to: data.endIndex, by: 4).map { i -> Float in
+                Float(bitPattern: Self.uint32(data, at: i))
             }
         }
         return (outputs[name]?["data"] as? [Double])?.map(Float.init)
@@ -88,7 +94,7 @@ struct V2Answer {
         var strings = [String]()
         var i = data.startIndex
         while i < data.endIndex {
-            let n = Int(UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24)
+            let n = Int(Self.uint32(data, at: i))
             strings.append(String(decoding: data[(i + 4)..<(i + 4 + n)], as: UTF8.self))
             i += 4 + n
         }
