@@ -66,9 +66,14 @@ final class V2BadInputTests: SharedDaemonTestCase {
         try assertRefused(mixed, mentions: "CLIP alone")
 
         var batches = V2Request()
-        batches.floats("SPECTROGRAM", shape: [2, 1000, 128], [Float](repeating: 0, count: 2 * 1000 * 128))
-        batches.binaryInput("FRAMES", datatype: "UINT8", shape: [1, 32, 224, 224, 3], bytes: Data(count: 32 * 224 * 224 * 3))
+        batches.floats("WAVEFORM", shape: [2, 160000], [Float](repeating: 0, count: 2 * 160000))
+        batches.floats("SPECTROGRAM", shape: [1, 1000, 128], [Float](repeating: 0, count: 1000 * 128))
         try assertRefused(batches, mentions: "batch sizes differ")
+
+        var both = V2Request()
+        both.floats("WAVEFORM", shape: [1, 160000], [Float](repeating: 0, count: 160000))
+        both.floats("SPECTROGRAM", shape: [1, 1000, 128], [Float](repeating: 0, count: 1000 * 128))
+        try assertRefused(both, mentions: "not both")
 
         var output = V2Request()
         try output.clip(Fixture.tone)
