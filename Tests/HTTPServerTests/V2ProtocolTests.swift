@@ -7,6 +7,13 @@ import XCTest
 final class V2ProtocolTests: SharedDaemonTestCase {
     private let model = DemoBundle.config().name
 
+    /// The one version the model metadata lists; every versioned path and answer must use it.
+    private func servedVersion() throws -> String {
+        let versions = try XCTUnwrap(try Curl.run(port: port, path: "/v2/models/\(model)").json["versions"] as? [String])
+        XCTAssertEqual(versions.count, 1)
+        return try XCTUnwrap(versions.first)
+    }
+
     private func infer(_ request: V2Request, path: String? = nil) throws -> Curl.Response {
         let (file, headerLength) = try request.write()
         defer { try? FileManager.default.removeItem(at: file) }
@@ -54,7 +61,7 @@ final class V2ProtocolTests: SharedDaemonTestCase {
         XCTAssertEqual(try Curl.run(port: port, path: "/v2/health/live").status, 200)
         XCTAssertEqual(try Curl.run(port: port, path: "/v2/health/ready").status, 200)
         XCTAssertEqual(try Curl.run(port: port, path: "/v2/models/\(model)/ready").status, 200)
-        XCTAssertEqual(try Curl.run(port: port, path: "/v2/models/\(model)/versions/1/ready").status, 200)
+        XCTAssertEqual(try Curl.run(port: port, path: "/v2/models/\(model)/versions/\(try servedVersion())/ready").status, 200)
         let server = try Curl.run(port: port, path: "/v2")
         XCTAssertEqual(server.json["name"] as? String, "avmae-serve")
         XCTAssertEqual(server.json["extensions"] as? [String], ["binary_tensor_data", "classification"])
@@ -62,11 +69,13 @@ final class V2ProtocolTests: SharedDaemonTestCase {
 
     func testModelMetadataDescribesEveryTensor() throws {
         let config = DemoBundle.config()
-        for path in ["/v2/models/\(model)", "/v2/models/\(model)/versions/1"] {
+        let version = try servedVersion()
+        XCTAssertFalse(version.isEmpty)
+        for path in ["/v2/models/\(model)", "/v2/models/\(model)/versions/\(version)"] {
             let response = try Curl.run(port: port, path: path)
             XCTAssertEqual(response.status, 200)
             XCTAssertEqual(response.json["name"] as? String, model)
-            XCTAssertEqual(response.json["versions"] as? [String], ["1"])
+            XCTAssertEqual(response.json["versions"] as? [String], [version])
             func tensors(_ key: String) -> [String: [Int]] {
                 Dictionary(uniqueKeysWithValues: ((response.json[key] as? [[String: Any]]) ?? []).map {
                     ("\($0["name"]!) \($0["datatype"]!)", $0["shape"] as? [Int] ?? [])
@@ -85,7 +94,7 @@ final class V2ProtocolTests: SharedDaemonTestCase {
     }
 
     func testUnknownModelVersionAndPathAnswerInTheProtocolErrorShape() throws {
-        for path in ["/v2/models/nope", "/v2/models/\(model)/versions/7", "/v2/models/nope/ready", "/v2/what"] {
+        for path in ["/v2/models/nope", "/v2/models/\(model)/versions/no-such-version", "/v2/models/nope/ready", "/v2/what"] {
             let response = try Curl.run(port: port, path: path)
             XCTAssertEqual(response.status, 404, path)
             XCTAssertFalse((response.json["error"] as? String ?? "").isEmpty, path)
@@ -106,7 +115,7 @@ final class V2ProtocolTests: SharedDaemonTestCase {
         XCTAssertEqual(response.status, 200, String(decoding: response.body, as: UTF8.self))
         let answer = try V2Answer(response)
         XCTAssertEqual(answer.json["model_name"] as? String, model)
-        XCTAssertEqual(answer.json["model_version"] as? String, "1")
+        XCTAssertEqual(answer.json["model_version"] as? String, try servedVersion())
         XCTAssertEqual(answer.shape("PROBABILITIES"), [1, 527])
         let v1 = try v1Scores(Fixture.tone, contentType: "audio/wav")
         assertClose(answer.floats("PROBABILITIES"), v1, "PROBABILITIES against /v1/classify")

@@ -200,9 +200,7 @@ CASES = [
     ("GET", "/v2/health/live", None, {}, 200),
     ("GET", "/v2/health/ready", None, {}, 200),
     ("GET", "/v2/models/avmae-demo", None, {}, 200),
-    ("GET", "/v2/models/avmae-demo/versions/1", None, {}, 200),
     ("GET", "/v2/models/avmae-demo/ready", None, {}, 200),
-    ("GET", "/v2/models/avmae-demo/versions/1/ready", None, {}, 200),
     ("POST", INFER, *v2_binary([clip_input(TONE)]), 200),
     ("POST", INFER, *v2_binary([clip_input(CLIP)], outputs=[{"name": "PROBABILITIES", "parameters": {"classification": 3}},
                                                          {"name": "VIDEO_EMBEDDING"}]), 200),
@@ -212,7 +210,7 @@ CASES = [
                                             "data": [0.0] * 4}]}).encode(), {"Content-Type": "application/json"}, 400),
     ("POST", INFER, *v2_binary([("WAVEFORM", "FP32", [1, 160000], b"\0" * 10)]), 400),
     ("GET", "/v2/models/nope", None, {}, 404),
-    ("GET", "/v2/models/avmae-demo/versions/9", None, {}, 404),
+    ("GET", "/v2/models/avmae-demo/versions/no-such-version", None, {}, 404),
     ("GET", "/v2/nope", None, {}, 404),
     ("GET", INFER, None, {}, 405),
     ("POST", INFER, None, {}, 411),
@@ -232,6 +230,15 @@ def test_response_matches_contract(spec, daemon, method, path, body, headers, ex
     check(spec, method, path.split("?")[0], status, response_headers, payload)
     if status == 405:
         assert "allow" in response_headers
+
+
+def test_versioned_model_paths_match_contract(spec, daemon):
+    """/versions/{version} paths at the version the model metadata lists."""
+    version = json.loads(request(daemon, "GET", "/v2/models/avmae-demo")[2])["versions"][0]
+    for path in (f"/v2/models/avmae-demo/versions/{version}", f"/v2/models/avmae-demo/versions/{version}/ready"):
+        status, headers, payload = request(daemon, "GET", path)
+        assert status == 200, payload
+        check(spec, "GET", path, status, headers, payload)
 
 
 def test_overload_and_not_ready_answers_match_contract(spec):
