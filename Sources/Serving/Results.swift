@@ -78,7 +78,22 @@ public struct EmbedResult: Sendable {
     public var timings: Timings
 }
 
+/// The model's outputs per row, unranked. A clip is one row (its windows averaged: logits, probabilities and
+/// pooled embeddings each as a mean over windows, so the probabilities are /v1/classify's mean scores); a
+/// `TensorRequest` has one row per input row.
+public struct RawOutputs: Sendable {
+    public var model: String
+    public var rows: Int
+    public var modalities: [Modality]
+    public var logits: [Float]?         // (rows, C), nil for a model without a head
+    public var probabilities: [Float]?  // (rows, C)
+    /// Mean of each modality's encoder tokens, when asked for. // modality -> (rows, D)
+    public var embeddings: [Modality: [Float]]
+    public var timings: Timings
+}
+
 public enum ClipResult: Sendable {
     case classify(ClassifyResult)
     case embed(EmbedResult)
+    case outputs(RawOutputs)
 }
