@@ -77,8 +77,14 @@ start_daemon() {
   die "the daemon did not become ready"
 }
 
-# inside COMMAND...: runs COMMAND in the daemon's namespaces and root, as the image's user.
-inside() { nsenter -t "$daemon_pid" -m -p -r -w setpriv --reuid="${image_user%:*}" --regid="${image_user#*:}" --clear-groups "$@"; }
+# inside COMMAND...: runs COMMAND in the daemon's namespaces, root and environment, as the image's user
+# (what `docker exec` and Docker's health checks do).
+inside() {
+  local environment
+  mapfile -d '' environment < "/proc/$daemon_pid/environ"
+  nsenter -t "$daemon_pid" -m -p -r -w setpriv --reuid="${image_user%:*}" --regid="${image_user#*:}" --clear-groups \
+    env -i "${environment[@]}" "$@"
+}
 
 no_missing_library() {
   local missing

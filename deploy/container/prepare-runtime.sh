@@ -11,6 +11,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $(sed 's/#.*//' "$list")
 apt-get clean
 rm -rf /var/lib/apt/lists/*
-# uid/gid 65532: the Kubernetes Deployment's runAsUser/runAsGroup (deploy/k8s/deployment.yaml).
-groupadd --system --gid 65532 avmae
-useradd --system --uid 65532 --gid avmae --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin avmae
+# uid/gid 65532 (above the system range, like distroless "nonroot"): the Kubernetes Deployment's
+# runAsUser/runAsGroup (deploy/k8s/deployment.yaml).
+groupadd --gid 65532 avmae
+useradd --uid 65532 --gid avmae --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin avmae
