@@ -44,7 +44,7 @@ output="$(verify "$work/avmae-serve.service" "$work/avmae-serve.socket")"
 [ -n "$(verify "$work/broken.service")" ] || fail "systemd-analyze verify did not flag a misspelt value"
 step "systemd-analyze verify: avmae-serve.service, avmae-serve.socket clean ($(systemd-analyze --version | head -1))"
 
-required=(Type=notify ExecReload= WatchdogSec= DynamicUser=yes ProtectSystem=strict ProtectHome=yes
+required=(Type=notify ExecReload= WatchdogSec= KillMode=mixed DynamicUser=yes ProtectSystem=strict ProtectHome=yes
           PrivateTmp=yes NoNewPrivileges=yes "CapabilityBoundingSet=$" RestrictAddressFamilies=
           SystemCallFilter=@system-service MemoryMax= LimitNOFILE= StateDirectory=avmae-serve EnvironmentFile=)
 for setting in "${required[@]}"; do
