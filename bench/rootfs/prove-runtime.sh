@@ -128,8 +128,10 @@ classify_ok() {
 }
 
 precision_is() {
-  curl -s "http://127.0.0.1:$port/metrics" | grep -q "precision=\"$1\"" && echo "avmae_compute_info precision=\"$1\"" \
-    || { curl -s "http://127.0.0.1:$port/metrics" | grep compute_info; return 1; }
+  local info
+  info="$(curl -s "http://127.0.0.1:$port/metrics" | grep '^avmae_compute_info')"
+  grep -q "precision=\"$1\"" <<<"$info" || { echo "$info"; return 1; }
+  echo "$info"
 }
 
 # SIGTERM as `docker stop` sends it to PID 1: a drain, then exit 0 (PID 1 gets no default signal action).

@@ -101,10 +101,9 @@ remove_drop_in() { inside rm -f "/etc/systemd/system/$unit.d/$1.conf"; }
 # --- the checks ----------------------------------------------------------------------------------------------
 boots() {
   local state=""
-  # systemctl fails outright until systemd's own socket is up; then --wait waits for the start-up to end.
+  # systemctl answers "offline" until systemd's own socket is up; then --wait waits for the start-up to end.
   for _ in $(seq 300); do
-    inside systemctl is-system-running >/dev/null 2>&1 && break
-    [ "$(inside systemctl is-system-running 2>/dev/null)" != "" ] && break
+    inside test -S /run/systemd/private && break
     sleep 0.1
   done
   state="$(inside timeout 60 systemctl is-system-running --wait || true)"
