@@ -146,7 +146,7 @@ if [ -x "$binary" ] && [ "$binary" != /bin/true ]; then
     [ -n "$path" ] || fail "$library, linked by the binary, is not installed"
     real="$(readlink -f "$path")"
     # dpkg knows a file by the path its package ships (/lib or /usr/lib: merged /usr makes both the same).
-    package="$({ dpkg -S "$real" 2>/dev/null || dpkg -S "${real/#\/usr\/lib\//\/lib\/}" 2>/dev/null; } | cut -d: -f1 | head -1)"
+    package="$({ dpkg -S "$real" 2>/dev/null || dpkg -S "${real/#\/usr\/lib\//\/lib\/}" 2>/dev/null; } | cut -d: -f1 | head -1 || true)"
     if [ -z "$package" ]; then
       [[ "$real" != /usr/lib/* ]] || fail "$library ($real), linked by the binary, belongs to no Debian package"
       continue  # the Swift toolchain's runtime, in a build without --static-swift-stdlib
