@@ -290,6 +290,8 @@ extension ServerConfig {
         let get: @Sendable (ServerConfig) -> String
 
         public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+        /// The setting's value in `config` as text, "(unset)" for an optional one without a value.
+        public func value(in config: ServerConfig) -> String { get(config) }
         /// A repeated flag adds to the list rather than replacing it.
         public var isList: Bool { kind == .list }
         public var environmentName: String { "AVMAE_" + key.uppercased() }

@@ -74,6 +74,24 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(config.maxDelayMs, 3)
     }
 
+    /// deploy/avmae-serve.env shows each setting's built-in default, commented out (empty for an unset one), so
+    /// uncommenting a line never changes anything by surprise.
+    func testEnvFileCommentsShowTheRealDefaults() throws {
+        let envFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("deploy/avmae-serve.env")
+        let defaults = ServerConfig()
+        var checked = 0
+        for line in try String(contentsOf: envFile, encoding: .utf8).split(separator: "\n") where line.hasPrefix("#AVMAE_") {
+            let pair = line.dropFirst().split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let field = ServerConfig.fields.first(where: { $0.environmentName == pair[0] }) else { continue }
+            let shown = pair.count == 2 ? String(pair[1]) : ""
+            let actual = field.value(in: defaults)
+            XCTAssertEqual(shown, actual == "(unset)" ? "" : actual, "\(field.environmentName) in deploy/avmae-serve.env")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 25)
+    }
+
     /// Every setting has a flag, a variable and a help line, from the one table.
     func testEverySettingHasAFlagAndHelp() {
         for field in ServerConfig.fields {
