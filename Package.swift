@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependency direction (DESIGN.md §2): avmae-serve -> HTTPServer -> Serving -> {AVMAE, Media} -> C libraries.
+// Dependency direction (ARCHITECTURE.md): avmae-serve -> HTTPServer -> Serving -> {AVMAE, Media} -> C libraries.
 let package = Package(
     name: "avmae-serve",
     platforms: [.macOS(.v14)],
