@@ -42,6 +42,8 @@ public final class Daemon: Sendable {
         router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
                            maxBodyBytes: config.maxBodyBytes,
                            authentication: apiKeys.map { .init(keys: $0, exemptPaths: config.authExemptPaths.paths) },
+                           cors: config.corsAllowedOrigins.origins.isEmpty
+                               ? nil : CORSPolicy(allowedOrigins: config.corsAllowedOrigins.origins),
                            logger: logger, metricsFactory: metricsFactory)
         http = MHDServer(handler: router, limits: .init(
             threads: config.httpThreads, connectionLimit: config.connectionLimit,

@@ -29,7 +29,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest a row waits for a fuller batch, in ms.") var maxDelayMs: Double?
     @Option(help: "Rows allowed to wait before 503.") var maxQueue: Int?
     @Option(help: "libmicrohttpd polling threads.") var httpThreads: Int?
-    @Option(help: "Per-request deadline in the queue, in s.") var requestTimeoutSeconds: Double?
+    @Option(help: "Longest a request may take (decode, queue, inference), in s; caps timeout_ms.") var requestTimeoutSeconds: Double?
     @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
     @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
     @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
@@ -38,6 +38,8 @@ struct Serve: ParsableCommand {
     @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
     @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
     @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
+    @Option(help: "Origins browser pages may call from, comma-separated (https://app.example.com), or *; default none.")
+    var corsAllowedOrigins: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
 
@@ -154,7 +156,7 @@ struct Serve: ParsableCommand {
             ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
             ("precision", precision), ("decode_isolation", decodeIsolation),
             ("log_level", logLevel), ("api_key_file", apiKeyFile),
-            ("tls_cert", tlsCert), ("tls_key", tlsKey),
+            ("tls_cert", tlsCert), ("tls_key", tlsKey), ("cors_allowed_origins", corsAllowedOrigins),
         ]
         for setting in settings {
             let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)

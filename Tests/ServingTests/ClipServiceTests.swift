@@ -104,6 +104,50 @@ final class ClipServiceTests: XCTestCase {
         XCTAssertTrue(service.drain(timeout: 5))
     }
 
+    func testAnAbandonedRequestIsAnsweredOnceAndItsRowsNeverRun() {
+        let sizes = BatchSizes()
+        var backend = FakeBackend(classes: 2)
+        backend.onBatch = { sizes.append($0) }
+        let service = self.service(backend: backend, maxBatch: 4, delay: 0.2)
+        let answers = Answers()
+        let gone = expectation(description: "the abandoned request is answered")
+        let pending = service.submit(ClipRequest(id: "gone", bytes: [1], task: .classify(ClassifyOptions()))) { result in
+            answers.append(result.failure)
+            gone.fulfill()
+        }
+        pending.abandon()
+        pending.abandon()
+        wait(for: [gone], timeout: 10)
+        // A request after it, of the same kind within the batching delay, would have shared its batch.
+        let result = submit(service, [2], .classify(ClassifyOptions()))
+        guard case .success = result else { return XCTFail("\(result)") }
+        XCTAssertEqual(answers.values, [.clientGone], "answered exactly once")
+        XCTAssertEqual(sizes.values, [1], "only the second request's row ran")
+        XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    func testARequestsOwnTimeoutIsAnsweredAtItsDeadline() {
+        let service = self.service(backend: FakeBackend(classes: 2), maxBatch: 4, delay: 30)
+        let started = Date()
+        let answers = Answers()
+        let expired = expectation(description: "deadline")
+        service.submit(ClipRequest(id: "t", bytes: [1], task: .classify(ClassifyOptions()), timeoutSeconds: 0.05)) {
+            answers.append($0.failure)
+            expired.fulfill()
+        }
+        wait(for: [expired], timeout: 10)
+        XCTAssertEqual(answers.values, [.deadlineExceeded(retryAfterSeconds: 1)])
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "answered at its deadline, not the batch's 30 s")
+        XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    private final class Answers: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [ServingError?] = []
+        func append(_ error: ServingError?) { lock.withLock { stored.append(error) } }
+        var values: [ServingError?] { lock.withLock { stored } }
+    }
+
     private final class BatchSizes: @unchecked Sendable {
         private let lock = NSLock()
         private var stored: [Int] = []
