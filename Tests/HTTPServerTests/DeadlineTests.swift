@@ -11,7 +11,7 @@ final class DeadlineTests: XCTestCase {
     }
 
     /// Polls /metrics until `series` reaches `value`; fails after `timeout` seconds.
-    private func wait(for series: String, toReach value: Double, on daemon: RunningDaemon, timeout: Double = 60) throws {
+    private func wait(for series: String, toReach value: Double, on daemon: RunningDaemon, timeout: Double = 120) throws {
         let deadline = Date(timeIntervalSinceNow: timeout)
         while try daemon.metric(series) < value {
             guard Date() < deadline else { return XCTFail("\(series) did not reach \(value)") }
@@ -75,10 +75,12 @@ final class DeadlineTests: XCTestCase {
     }
 
     func testAClientThatLeavesWhileQueuedBehindALongBatchCostsNoModelTime() throws {
-        // A wider model on a four-crop video: one long batch of 4 video rows. Audio rows cannot join it (one
-        // input kind per batch), so the audio request waits behind it; its client then closes the socket.
-        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "0"],
-                                       config: DemoBundle.config(layers: 6, width: 384, heads: 6, mlp: 1536))
+        // A wider model on a four-crop video: one long batch of 4 audio+video rows (seconds). Audio rows cannot
+        // join it (one input kind per batch), so the audio request waits behind it; its client then closes the
+        // socket. The generous deadline keeps admission by cost from refusing the audio request up front.
+        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "0", "request_timeout_seconds": "600"],
+                                       config: DemoBundle.config(layers: 4, width: 256, heads: 4, mlp: 512),
+                                       readyTimeout: 300)
         let batches = try daemon.metric("avmae_batch_size_count")
         let rows = try daemon.metric("avmae_batch_size_sum")
         let long = try classify(daemon, query: "?crops=4", file: Fixture.clip, type: "video/mp4")
