@@ -7,14 +7,15 @@ import Serving
 /// The serving core end to end with a fake model and decoder: decode pool, batcher, worker, assembly.
 /// Waits on expectations for results, never on sleeps.
 final class ClipServiceTests: XCTestCase {
-    private func service(backend: FakeBackend, decoder: FakeDecoder = FakeDecoder(), maxBatch: Int = 8,
-                         delay: Double = 0.001) -> ClipService {
+    private func service(backend: FakeBackend, decoder: ClipDecoding = FakeDecoder(), maxBatch: Int = 8,
+                         delay: Double = 0.001, decodeThreads: Int = 2) -> ClipService {
         let lifecycle = Lifecycle(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         lifecycle.move(to: .warming)
         lifecycle.move(to: .ready)
         var configuration = ClipService.Configuration()
         configuration.maxBatch = maxBatch
         configuration.maxDelaySeconds = delay
+        configuration.decodeConcurrency = decodeThreads
         return ClipService(backend: backend, decoder: decoder, configuration: configuration, lifecycle: lifecycle,
                            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance))
     }
@@ -124,6 +125,44 @@ final class ClipServiceTests: XCTestCase {
         XCTAssertEqual(answers.values, [.clientGone], "answered exactly once")
         XCTAssertEqual(sizes.values, [1], "only the second request's row ran")
         XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    func testARequestAbandonedDuringItsDecodeNeverReachesTheModel() {
+        let sizes = BatchSizes()
+        var backend = FakeBackend(classes: 2)
+        backend.onBatch = { sizes.append($0) }
+        let decoder = GatedDecoder()
+        // One decode thread: the next request's decode starts only after this one's has finished and its rows
+        // were (or were not) queued.
+        let service = self.service(backend: backend, decoder: decoder, maxBatch: 1, delay: 0, decodeThreads: 1)
+        let answered = expectation(description: "answered")
+        let answers = Answers()
+        let pending = service.submit(ClipRequest(id: "gone", bytes: [1], task: .classify(ClassifyOptions()))) {
+            answers.append($0.failure)
+            answered.fulfill()
+        }
+        decoder.started.wait()
+        pending.abandon()
+        wait(for: [answered], timeout: 10)
+        decoder.finish.signal()  // the decode completes after its client left
+        decoder.finish.signal()  // and the next request's
+        let result = submit(service, [2], .classify(ClassifyOptions()))
+        guard case .success = result else { return XCTFail("\(result)") }
+        XCTAssertEqual(answers.values, [.clientGone])
+        XCTAssertEqual(sizes.values, [1], "only the second request's row ran")
+        XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    /// A decoder that says when a decode starts and waits for a signal before it returns.
+    private final class GatedDecoder: ClipDecoding, @unchecked Sendable {
+        let started = DispatchSemaphore(value: 0)
+        let finish = DispatchSemaphore(value: 0)
+
+        func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows {
+            started.signal()
+            finish.wait()
+            return try FakeDecoder().decode(bytes, want: want, crops: crops)
+        }
     }
 
     func testARequestsOwnTimeoutIsAnsweredAtItsDeadline() {
