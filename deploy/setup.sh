@@ -19,6 +19,7 @@ packages=(
   curl
   openssl          # TLSTests make a self-signed certificate with it
   valgrind binutils  # MediaSweepTests and bench/media-sweep run a stripped copy of the decoder under memcheck
+  prometheus       # promtool: MetricsLintTests runs `promtool check metrics` on a live daemon's /metrics
   systemd
 )
 

@@ -1,6 +1,7 @@
 // Why this shim exists: Swift does not import C variadic functions, and libmicrohttpd's only way to start a
 // daemon with options is the variadic MHD_start_daemon(flags, port, ..., MHD_OPTION_END). This fixes the option
-// list the server uses so Swift can call it as a plain function. Nothing else belongs here.
+// list the server uses so Swift can call it as a plain function. The two info getters below are variadic too.
+// Nothing else belongs here.
 #ifndef AVMAE_CMICROHTTPD_SHIM_H
 #define AVMAE_CMICROHTTPD_SHIM_H
 #include <stdarg.h>
@@ -47,5 +48,12 @@ static inline struct MHD_Daemon *avmae_mhd_start(unsigned int flags, uint16_t po
 static inline uint16_t avmae_mhd_bound_port(struct MHD_Daemon *daemon) {
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
   return info ? info->port : 0;
+}
+
+// MHD_get_connection_info is variadic as well; this reads a connection's socket, which the server watches for
+// the client hanging up while the connection is suspended (MHD itself does not look at it then). -1 if unknown.
+static inline int avmae_mhd_connection_socket(struct MHD_Connection *connection) {
+  const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  return info ? info->connect_fd : -1;
 }
 #endif

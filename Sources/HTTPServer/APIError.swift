@@ -80,6 +80,8 @@ public struct APIError: Error, Equatable {
             self.init(status: 503, code: "not_ready", message: message,
                       headers: reason == .loadFailed ? [:] : ["Retry-After": "1"])
         case .inferenceFailed: self.init(status: 500, code: "internal_error", message: message)
+        // nginx's code for a client that closed the connection; nobody receives it, but logs and metrics do.
+        case .clientGone: self.init(status: 499, code: "client_closed_request", message: message)
         }
     }
 

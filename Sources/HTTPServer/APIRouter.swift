@@ -11,6 +11,7 @@ public final class APIRouter: HTTPHandler {
     private let exposition: MetricsExposition
     private let maxBodyBytes: Int
     private let authentication: Authentication?
+    private let cors: CORSPolicy?
     private let logger: Logger
     private let metrics: HTTPMetrics
     private let v2: V2Endpoints
@@ -27,12 +28,14 @@ public final class APIRouter: HTTPHandler {
     }
 
     public init(lifecycle: Lifecycle, models: ModelRepository, exposition: MetricsExposition, maxBodyBytes: Int,
-                authentication: Authentication? = nil, logger: Logger, metricsFactory: MetricsFactory) {
+                authentication: Authentication? = nil, cors: CORSPolicy? = nil, logger: Logger,
+                metricsFactory: MetricsFactory) {
         self.lifecycle = lifecycle
         self.models = models
         self.exposition = exposition
         self.maxBodyBytes = maxBodyBytes
         self.authentication = authentication
+        self.cors = cors
         self.logger = logger
         self.metrics = HTTPMetrics(factory: metricsFactory)
         self.v2 = V2Endpoints(lifecycle: lifecycle, model: { [models] name in try? models.service(named: name) })
@@ -41,6 +44,10 @@ public final class APIRouter: HTTPHandler {
     public func preflight(_ head: HTTPRequestHead) -> HTTPResponse? {
         let chunked = head.headers["Transfer-Encoding"]?.lowercased().contains("chunked") ?? false
         let hasBody = chunked || (head.contentLength ?? 0) > 0
+        // A browser's CORS preflight carries no credentials, so it is answered before authentication.
+        if let cors, let route = Route(rawValue: head.path), let answer = cors.preflight(head, methods: route.methods) {
+            return finish(answer, head: head, requestID: Self.requestID(head), start: Date())
+        }
         do {
             // Before anything else, so an unauthenticated client learns nothing and uploads nothing.
             try authenticate(head)
@@ -202,6 +209,7 @@ public final class APIRouter: HTTPHandler {
     private func finish(_ response: HTTPResponse, head: HTTPRequestHead, requestID: String, start: Date) -> HTTPResponse {
         var response = response
         response.headers.add("X-Request-Id", requestID)
+        cors?.decorate(&response, origin: head.headers["Origin"])
         let seconds = Date().timeIntervalSince(start)
         let route = Route.label(for: head.path)
         metrics.record(route: route, status: response.status, seconds: seconds)

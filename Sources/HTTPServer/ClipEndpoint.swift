@@ -24,15 +24,17 @@ struct ClipEndpoint: Sendable {
             task = .embed(options)
             presentation = .embed(encoding, windows: windows)
         }
+        let timeout = try ClipQuery.timeoutSeconds(reader)
         let bytes = try ClipBody.clipBytes(body: request.body, contentType: request.headers["Content-Type"])
         self.service = service
-        self.clip = ClipRequest(id: requestID, bytes: bytes, task: task)
+        self.clip = ClipRequest(id: requestID, bytes: bytes, task: task, timeoutSeconds: timeout)
     }
 
-    func run(completion: @escaping @Sendable (Result<any Encodable & Sendable, Error>) -> Void) {
+    /// Returns what stops the work when the client goes away; `completion` is still called then.
+    func run(completion: @escaping @Sendable (Result<any Encodable & Sendable, Error>) -> Void) -> HTTPReply.ClientGone {
         let requestID = clip.id
         let presentation = presentation
-        service.submit(clip) { result in
+        let pending = service.submit(clip) { result in
             switch result {
             case .failure(let error):
                 completion(.failure(error))
@@ -48,5 +50,6 @@ struct ClipEndpoint: Sendable {
                 completion(.failure(APIError.internalError("raw outputs came back for a /v1 request")))
             }
         }
+        return { pending.abandon() }
     }
 }

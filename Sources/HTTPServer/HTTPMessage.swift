@@ -56,8 +56,13 @@ public struct HTTPResponse: Sendable {
 /// How a handler answers: at once (health, metrics, errors) or later from another thread (inference), in
 /// which case the connection is suspended in between and holds no thread.
 public enum HTTPReply: Sendable {
+    /// What to do when the client closes its connection before the answer: stop the work it started.
+    /// `respond` must still be called afterwards (with anything), which lets the server close the connection.
+    public typealias ClientGone = @Sendable () -> Void
+
     case now(HTTPResponse)
-    case later(@Sendable (_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> Void)
+    /// `start` begins the work and returns what to do if the client goes away before `respond`.
+    case later(@Sendable (_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> ClientGone)
 }
 
 public protocol HTTPHandler: Sendable {

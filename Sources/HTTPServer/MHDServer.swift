@@ -1,3 +1,4 @@
+import CLinux
 import CMicroHTTPD
 import Foundation
 
@@ -6,7 +7,9 @@ import Foundation
 ///
 /// Threading: MHD runs an internal pool of `threads` polling threads (epoll). Handlers are called on those
 /// threads; a `.later` reply suspends the connection (MHD_ALLOW_SUSPEND_RESUME) so no thread waits on it, and
-/// the response is queued when MHD calls back after `MHD_resume_connection`.
+/// the response is queued when MHD calls back after `MHD_resume_connection`. MHD does not look at a suspended
+/// connection's socket, so one more thread (`HangupWatch`) watches those sockets and tells the handler when a
+/// client closes its connection while it waits.
 public final class MHDServer: @unchecked Sendable {
     public struct Limits: Sendable {
         public var threads: Int
@@ -32,6 +35,7 @@ public final class MHDServer: @unchecked Sendable {
         case inheritedSocketFailed(fd: Int32)
         case tlsUnsupported
         case tlsFailed(host: String, port: Int)
+        case hangupWatchFailed(errno: Int32)
 
         public var description: String {
             switch self {
@@ -44,6 +48,8 @@ public final class MHDServer: @unchecked Sendable {
             case .tlsFailed(let host, let port):
                 return "libmicrohttpd could not start HTTPS on \(host):\(port): the port may be in use, or GnuTLS "
                     + "rejected the certificate or key (do they match? is the key unencrypted?); see the MHD error above"
+            case .hangupWatchFailed(let code):
+                return "could not set up epoll to watch waiting connections: \(String(cString: strerror(code)))"
             case .inheritedSocketFailed(let fd):
                 return "libmicrohttpd could not serve on the socket systemd passed as fd \(fd) (see the MHD error above)"
             }
@@ -63,9 +69,21 @@ public final class MHDServer: @unchecked Sendable {
     private var state = State.idle  // guarded by lock
     /// NUL-terminated copies of the PEM texts handed to MHD, kept until the daemon is stopped.
     private var tlsStrings: [UnsafeMutablePointer<CChar>] = []  // guarded by lock
-    /// Suspended connections waiting for a `.later` reply, keyed by their exchange. MHD refuses to stop while
-    /// any connection is suspended, so shutdown must be able to answer them all.
-    private var suspended: [ObjectIdentifier: (exchange: Exchange, connection: Int)] = [:]  // guarded by lock
+    /// Suspended connections waiting for a `.later` reply, keyed by their exchange's suspension number (never
+    /// reused, unlike addresses, so a late hang-up cannot hit the wrong request). MHD refuses to stop while any
+    /// connection is suspended, so shutdown must be able to answer them all.
+    private var suspended: [UInt64: Suspension] = [:]  // guarded by lock
+    private var suspensions: UInt64 = 0  // guarded by lock
+    private var hangups: HangupWatch?  // guarded by lock; set while running
+
+    private struct Suspension {
+        var exchange: Exchange
+        var connection: Int
+        /// The socket in `hangups`, once watched; unwatched before the connection is resumed, since MHD may
+        /// close it (and the number be reused) after that.
+        var watchedSocket: Int32?
+        var clientGone: HTTPReply.ClientGone?
+    }
     /// Requests between their first callback and MHD's "completed" notice (response sent or connection gone).
     private let active = NSCondition()
     private var activeRequests = 0  // guarded by active
@@ -83,6 +101,7 @@ public final class MHDServer: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw StartError.badAddress(host) }
+        let hangups = try HangupWatch { [weak self] token in self?.clientHungUp(token) }
         let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
             | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
         if tls != nil, MHD_is_feature_supported(.FEATURE_TLS) != .YES { throw StartError.tlsUnsupported }
@@ -98,12 +117,16 @@ public final class MHDServer: @unchecked Sendable {
             }
         }
         guard let daemon else {
+            hangups.stop()
             freeTLSStrings()
             if let listenSocket { throw StartError.inheritedSocketFailed(fd: listenSocket) }
             if tls != nil { throw StartError.tlsFailed(host: host, port: port) }
             throw StartError.startFailed(host: host, port: port)
         }
-        lock.withLock { state = .running(daemon: daemon) }
+        lock.withLock {
+            state = .running(daemon: daemon)
+            self.hangups = hangups
+        }
         return Int(avmae_mhd_bound_port(daemon))
     }
 
@@ -132,23 +155,61 @@ public final class MHDServer: @unchecked Sendable {
     public func answerSuspended(with response: (HTTPRequestHead) -> HTTPResponse) -> Int {
         let waiting = lock.withLock {
             defer { suspended.removeAll() }
+            for entry in suspended.values { if let socket = entry.watchedSocket { hangups?.unwatch(socket) } }
             return Array(suspended.values)
         }
-        for (exchange, connection) in waiting {
-            exchange.phase = .ready(response(exchange.head))
-            MHD_resume_connection(OpaquePointer(bitPattern: connection))
+        for entry in waiting {
+            entry.exchange.phase = .ready(response(entry.exchange.head))
+            MHD_resume_connection(OpaquePointer(bitPattern: entry.connection))
         }
         return waiting.count
     }
 
     fileprivate func suspend(_ exchange: Exchange, connection: OpaquePointer?) {
-        lock.withLock { suspended[ObjectIdentifier(exchange)] = (exchange, Int(bitPattern: connection)) }
+        lock.withLock {
+            suspensions += 1
+            exchange.suspension = suspensions
+            suspended[suspensions] = Suspension(exchange: exchange, connection: Int(bitPattern: connection))
+        }
         MHD_suspend_connection(connection)
+    }
+
+    /// Starts watching a suspended connection's socket for the client closing it; `clientGone` is called if
+    /// it does before the reply. Nothing to do if the reply came already.
+    fileprivate func watchForHangup(_ exchange: Exchange, connection: OpaquePointer?,
+                                    clientGone: @escaping HTTPReply.ClientGone) {
+        let socket = avmae_mhd_connection_socket(connection)
+        lock.withLock {
+            guard var entry = suspended[exchange.suspension], socket >= 0, let hangups else { return }
+            entry.clientGone = clientGone
+            if hangups.watch(socket, token: exchange.suspension) { entry.watchedSocket = socket }
+            suspended[exchange.suspension] = entry
+        }
+    }
+
+    /// The peer closed a waiting connection: the handler stops its work, and will still reply (to nobody),
+    /// which resumes the connection so MHD closes it.
+    private func clientHungUp(_ token: UInt64) {
+        let clientGone: HTTPReply.ClientGone? = lock.withLock {
+            guard var entry = suspended[token] else { return nil }
+            if let socket = entry.watchedSocket { hangups?.unwatch(socket) }
+            let clientGone = entry.clientGone
+            entry.watchedSocket = nil
+            entry.clientGone = nil
+            suspended[token] = entry
+            return clientGone
+        }
+        clientGone?()
     }
 
     /// Delivers a `.later` reply, unless shutdown already answered that request.
     fileprivate func resume(_ exchange: Exchange, with response: HTTPResponse) {
-        guard let entry = lock.withLock({ suspended.removeValue(forKey: ObjectIdentifier(exchange)) }) else { return }
+        let entry: Suspension? = lock.withLock {
+            guard let entry = suspended.removeValue(forKey: exchange.suspension) else { return nil }
+            if let socket = entry.watchedSocket { hangups?.unwatch(socket) }
+            return entry
+        }
+        guard let entry else { return }
         exchange.phase = .ready(response)
         MHD_resume_connection(OpaquePointer(bitPattern: entry.connection))
     }
@@ -168,9 +229,12 @@ public final class MHDServer: @unchecked Sendable {
 
     /// Closes every connection and joins MHD's threads.
     public func stop() {
-        let current: State = lock.withLock {
-            defer { state = .stopped }
-            return state
+        let (current, hangups): (State, HangupWatch?) = lock.withLock {
+            defer {
+                state = .stopped
+                self.hangups = nil
+            }
+            return (state, self.hangups)
         }
         switch current {
         case .running(let daemon):
@@ -182,6 +246,7 @@ public final class MHDServer: @unchecked Sendable {
         case .idle, .stopped:
             break
         }
+        hangups?.stop()
         freeTLSStrings()
     }
 
@@ -209,6 +274,8 @@ private final class Exchange: @unchecked Sendable {
     let head: HTTPRequestHead
     let query: [String: String]
     var body: [UInt8] = []
+    /// Its key in `MHDServer.suspended` while suspended; written under the server's lock.
+    var suspension: UInt64 = 0
     private let lock = NSLock()
     private var phaseValue = Phase.receiving  // guarded by lock: written by a handler thread on `.later`
 
@@ -307,7 +374,8 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         case .later(let start):
             exchange.phase = .waiting
             server.suspend(exchange, connection: connection)
-            start { response in server.resume(exchange, with: response) }
+            let clientGone = start { response in server.resume(exchange, with: response) }
+            server.watchForHangup(exchange, connection: connection, clientGone: clientGone)
             return .YES
         }
     }
@@ -318,4 +386,67 @@ private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, conCls, _
     Unmanaged<Exchange>.fromOpaque(pointer).release()
     conCls.pointee = nil
     server(cls).requestEnded()
+}
+
+/// Notices clients that close a suspended connection. One thread waits in epoll for EPOLLRDHUP (the peer's FIN)
+/// on the sockets of every suspended connection and reports the token each was registered with.
+///
+/// A peer that only half-closes (shutdown(SHUT_WR)) but still reads looks the same as one that has gone; HTTP
+/// clients do not do that while they wait for a response, and nginx treats it the same way.
+private final class HangupWatch: @unchecked Sendable {
+    private let epoll: Int32
+    /// Written by `stop` to end the thread; registered with token 0, which no suspension uses.
+    private let wakeup: Int32
+    private let stopped = DispatchSemaphore(value: 0)
+
+    init(onHangup: @escaping @Sendable (UInt64) -> Void) throws {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw MHDServer.StartError.hangupWatchFailed(errno: errno) }
+        wakeup = eventfd(0, Int32(EFD_CLOEXEC))
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = 0
+        guard wakeup >= 0, epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &event) == 0 else {
+            let code = errno
+            close(epoll)
+            if wakeup >= 0 { close(wakeup) }
+            throw MHDServer.StartError.hangupWatchFailed(errno: code)
+        }
+        let thread = Thread { [epoll, stopped] in
+            var events = [epoll_event](repeating: epoll_event(), count: 64)
+            waiting: while true {
+                let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, 64, -1) }
+                if count < 0 && errno == EINTR { continue }
+                guard count >= 0 else { break }
+                for event in events.prefix(Int(count)) {
+                    if event.data.u64 == 0 { break waiting }
+                    onHangup(event.data.u64)
+                }
+            }
+            stopped.signal()
+        }
+        thread.name = "avmae.hangups"
+        thread.start()
+    }
+
+    /// Returns whether the socket is now watched. Edge-triggered: one report per hang-up is enough.
+    func watch(_ socket: Int32, token: UInt64) -> Bool {
+        var event = epoll_event()
+        event.events = EPOLLRDHUP.rawValue | EPOLLET.rawValue
+        event.data.u64 = token
+        return epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event) == 0
+    }
+
+    func unwatch(_ socket: Int32) {
+        var event = epoll_event()
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, &event)
+    }
+
+    func stop() {
+        var one: UInt64 = 1
+        _ = write(wakeup, &one, MemoryLayout<UInt64>.size)
+        stopped.wait()
+        close(wakeup)
+        close(epoll)
+    }
 }

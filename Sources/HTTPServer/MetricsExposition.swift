@@ -12,16 +12,19 @@ public struct MetricsExposition: Sendable {
         self.process = ProcessMetrics(factory: factory)
     }
 
-    public static func makeFactory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
-            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
-            .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
-        ]
-        factory.valueHistogramBuckets["avmae_batch_size"] = [1, 2, 4, 8, 16, 32, 64]
-        factory.valueHistogramBuckets["avmae_request_body_bytes"] = [16, 64, 256, 1024, 4096, 16384, 65536].map { $0 * 1024 }
-        return factory
+    /// The factory every library records through; each family gets its HELP text from `MetricHelp`.
+    public static func makeFactory(registry: PrometheusCollectorRegistry) -> MetricsFactory {
+        PrometheusFactory(
+            registry: registry,
+            durationBuckets: [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+            ],
+            valueBuckets: [
+                "avmae_batch_size": [1, 2, 4, 8, 16, 32, 64],
+                "avmae_request_body_bytes": [16, 64, 256, 1024, 4096, 16384, 65536].map { $0 * 1024 },
+            ])
     }
 
     /// Prometheus text format 0.0.4.

@@ -47,7 +47,7 @@ struct QueryReader {
 
 enum ClipQuery {
     static func classify(_ reader: QueryReader, classes: Int) throws -> ClassifyOptions {
-        try reader.rejectUnknown(allowed: ["model", "top_k", "threshold", "modality", "windows", "crops", "aggregate"])
+        try reader.rejectUnknown(allowed: ["model", "top_k", "threshold", "modality", "windows", "crops", "aggregate", "timeout_ms"])
         var options = ClassifyOptions()
         options.topK = try reader.int("top_k", default: 5, in: 1...max(classes, 1))
         options.threshold = try reader.float("threshold", in: 0...1)
@@ -60,9 +60,16 @@ enum ClipQuery {
         return options
     }
 
+    /// `timeout_ms`: the client's deadline for the whole request, in seconds; the server's
+    /// request_timeout_seconds caps it, so a larger value is not an error.
+    static func timeoutSeconds(_ reader: QueryReader) throws -> Double? {
+        guard reader.query["timeout_ms"] != nil else { return nil }
+        return Double(try reader.int("timeout_ms", default: 0, in: 1...86_400_000)) / 1000
+    }
+
     /// The embed options plus the two presentation choices that stay in the HTTP layer.
     static func embed(_ reader: QueryReader) throws -> (EmbedOptions, FloatEncoding, windows: Bool) {
-        try reader.rejectUnknown(allowed: ["model", "modality", "tokens", "encoding", "windows"])
+        try reader.rejectUnknown(allowed: ["model", "modality", "tokens", "encoding", "windows", "timeout_ms"])
         var options = EmbedOptions()
         options.modality = try reader.choice("modality", default: ModalityChoice.auto)
         options.tokens = try reader.bool("tokens")

@@ -25,6 +25,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var maxDelayMs = 5.0
     /// Rows allowed to wait for the model before new requests get 503.
     public var maxQueue = 64
+    /// The longest a request may take, decode, queue and inference together; a request's `timeout_ms` can
+    /// only shorten it.
     public var requestTimeoutSeconds = 30.0
     public var decodeThreads = 2
     /// Where uploads are decoded: `process` in sandboxed worker processes (a decoder crash costs one request),
@@ -55,6 +57,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var apiKeyFile: String?
     /// Paths answered without a key even when `api_key_file` is set, so probes and scrapers need none.
     public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics"])
+    /// Origins whose pages may call the API from a browser (CORS); "*" allows any. Empty: no CORS headers.
+    public var corsAllowedOrigins = OriginList([])
 
     /// HTTPS: PEM certificate (chain) and unencrypted PEM private key; both or neither. Unset serves plain HTTP.
     public var tlsCert: String?
@@ -123,6 +127,31 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         }
 
         public var description: String { paths.joined(separator: ",") }
+    }
+
+    /// A comma-separated list of web origins, `scheme://host[:port]` each (no path), or `*`.
+    public struct OriginList: Sendable, Equatable, LosslessStringConvertible {
+        public var origins: [String]
+
+        public init(_ origins: [String]) { self.origins = origins }
+
+        /// Fails unless every entry is `*` or an http(s) origin; an empty string is the empty list.
+        public init?(_ description: String) {
+            let origins = description.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+            guard origins.allSatisfy(Self.isOrigin) else { return nil }
+            self.origins = origins
+        }
+
+        private static func isOrigin(_ text: String) -> Bool {
+            if text == "*" { return true }
+            guard let scheme = ["http://", "https://"].first(where: text.hasPrefix) else { return false }
+            let host = text.dropFirst(scheme.count)
+            // Browsers send the origin without a path or trailing slash, so an entry with one never matches.
+            return !host.isEmpty && !host.contains("/") && !host.contains(where: \.isWhitespace)
+        }
+
+        public var description: String { origins.joined(separator: ",") }
     }
 
     public enum ConfigError: Error, CustomStringConvertible, Equatable {
@@ -300,7 +329,7 @@ extension ServerConfig {
     private static func kind<T>(of _: T.Type) -> ValueKind {
         if T.self == Int.self { return .integer }
         if T.self == Double.self { return .number }
-        if T.self == BundleList.self || T.self == PathList.self { return .list }
+        if T.self == BundleList.self || T.self == PathList.self || T.self == OriginList.self { return .list }
         return .text
     }
 
@@ -359,6 +388,7 @@ extension ServerConfig {
         field("auth_exempt_paths", \.authExemptPaths, "Paths answered without a key, comma-separated."),
         field("tls_cert", \.tlsCert, "PEM certificate (chain) for HTTPS; needs tls_key."),
         field("tls_key", \.tlsKey, "Unencrypted PEM private key for HTTPS; needs tls_cert."),
+        field("cors_allowed_origins", \.corsAllowedOrigins, "Origins browser pages may call from, comma-separated, or *; default none."),
     ]
 
     /// Every setting for `serve --help`: flag, variable, default and help.

@@ -51,7 +51,7 @@ struct V2Endpoints: Sendable {
                 }
                 switch inference.work {
                 case .clip(let clip):
-                    service.submit(clip) { result in
+                    let pending = service.submit(clip) { result in
                         answer(result.flatMap { result in
                             guard case .outputs(let raw) = result else {
                                 return .failure(.inferenceFailed("a /v1 result came back for a /v2 request"))
@@ -59,8 +59,11 @@ struct V2Endpoints: Sendable {
                             return .success(raw)
                         })
                     }
+                    return { pending.abandon() }
                 case .tensors(let tensors):
+                    // Raw tensors are in the queue at once and run in one go; a hang-up is not watched for them.
                     service.submit(tensors, completion: answer)
+                    return {}
                 }
             }
         }

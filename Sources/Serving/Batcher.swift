@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import Metrics
 
@@ -34,7 +35,9 @@ final class Batcher: @unchecked Sendable {
     // Guarded by stateQueue:
     private var machine: BatchingStateMachine
     private var pending: [UInt64: Pending] = [:]
-    private var nextID: UInt64 = 0
+    /// Job ids are handed out at once by `submit`, so a caller can withdraw a job it has just submitted.
+    private let ids = NSLock()
+    private var lastID: UInt64 = 0  // guarded by ids
 
     init(configuration: BatchingStateMachine.Configuration, worker: InferenceWorker, clock: ServingClock,
          retryAfterSeconds: Int, logger: Logger, metrics: ServingMetrics) {
@@ -55,14 +58,29 @@ final class Batcher: @unchecked Sendable {
     deinit { timer.cancel() }
 
     /// Queues `rows` of one request; `completion` gets every row's output in order, or why it was dropped.
-    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, completion: @escaping Completion) {
+    /// Returns the job's id, for `withdraw`.
+    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, completion: @escaping Completion) -> UInt64 {
+        let id = ids.withLock {
+            lastID += 1
+            return lastID
+        }
         stateQueue.async { [self] in
-            nextID += 1
-            let id = nextID
             let now = clock.now()
             pending[id] = Pending(rows: rows, outputs: Array(repeating: nil, count: rows.count), enqueuedAt: now,
                                   completion: completion)
             perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline), now: now))
+        }
+        return id
+    }
+
+    /// Nobody waits for job `id` any more: its rows that have not started are dropped (rows in the running
+    /// batch finish, unread), and its completion is not called. `done` gets where the job was then: `.queue`
+    /// if none of its rows had started, `.inference` if some had, nil if it had already been answered.
+    func withdraw(_ id: UInt64, done: @escaping @Sendable (ServingMetrics.Stage?) -> Void) {
+        stateQueue.async { [self] in
+            guard let job = pending.removeValue(forKey: id) else { return done(nil) }
+            perform(machine.withdraw(jobID: id, now: clock.now()))
+            done(job.startedAt == nil ? .queue : .inference)
         }
     }
 
@@ -80,7 +98,7 @@ final class Batcher: @unchecked Sendable {
                 metrics.rejected(.queueFull)
                 fail(id, .queueFull(retryAfterSeconds: estimatedWait.map { max(1, Int($0.rounded(.up))) } ?? retryAfterSeconds))
             case .expire(let id):
-                metrics.rejected(.deadline)
+                // Counted by the service, which also answers deadlines that pass outside the queue.
                 fail(id, .deadlineExceeded(retryAfterSeconds: retryAfterSeconds))
             case .run(let batch):
                 start(batch)
@@ -103,28 +121,33 @@ final class Batcher: @unchecked Sendable {
 
     private func start(_ batch: BatchingStateMachine.Batch) {
         let now = clock.now()
+        // Jobs answered since they were queued (an earlier failed batch, a withdrawal) have no rows to run.
+        let live = batch.slices.filter { pending[$0.jobID] != nil }
         var rows: [BatchRow] = []
         rows.reserveCapacity(batch.rowCount)
-        for slice in batch.slices where pending[slice.jobID] != nil {
+        for slice in live {
             if pending[slice.jobID]!.startedAt == nil { pending[slice.jobID]!.startedAt = now }
             rows += pending[slice.jobID]!.rows[slice.rows]
         }
         guard !rows.isEmpty else {
-            // Every job in this batch already failed in an earlier batch; nothing left to run.
             stateQueue.async { self.perform(self.machine.batchCompleted(now: self.clock.now(), seconds: 0)) }
             return
         }
         metrics.batchSize.record(rows.count)
         logger.debug("batch", metadata: ["batch.size": "\(rows.count)", "batch.kind": "\(batch.kind.rawValue)"])
         worker.run(rows, kind: batch.kind) { [self] result, seconds in
-            stateQueue.async { self.finish(batch, result: result, seconds: seconds) }
+            stateQueue.async { self.finish(live, result: result, seconds: seconds) }
         }
     }
 
-    private func finish(_ batch: BatchingStateMachine.Batch, result: Result<[RowOutput], ServingError>, seconds: Double) {
+    /// `slices` are the ones that ran, in the order of the outputs; a job withdrawn meanwhile is skipped.
+    private func finish(_ slices: [BatchingStateMachine.Slice], result: Result<[RowOutput], ServingError>,
+                        seconds: Double) {
         metrics.inferenceDuration.recordNanoseconds(Int64(seconds * 1e9))
         var offset = 0
-        for slice in batch.slices where pending[slice.jobID] != nil {
+        for slice in slices {
+            defer { offset += slice.rows.count }
+            guard pending[slice.jobID] != nil else { continue }
             switch result {
             case .failure(let error):
                 fail(slice.jobID, error)
@@ -133,7 +156,6 @@ final class Batcher: @unchecked Sendable {
                 for (row, output) in zip(slice.rows, outputs[offset..<(offset + slice.rows.count)]) {
                     pending[slice.jobID]!.outputs[row] = output
                 }
-                offset += slice.rows.count
                 completeIfDone(slice.jobID)
             }
         }

@@ -161,6 +161,16 @@ public struct BatchingStateMachine: Sendable {
         return step(now: now)
     }
 
+    /// Nobody waits for the job any more (its client left, or its deadline passed while it was decoding or
+    /// running): its rows that have not started are dropped. Rows in the running batch finish.
+    public mutating func withdraw(jobID: UInt64, now: ServingInstant) -> [Action] {
+        if let index = queue.firstIndex(where: { $0.job.id == jobID }) {
+            queuedRows -= queue[index].remaining
+            queue.remove(at: index)
+        }
+        return step(now: now)
+    }
+
     /// From now on every queued row runs as soon as the worker is free, without waiting for a fuller batch.
     public mutating func flush(now: ServingInstant) -> [Action] {
         mode = .flushing

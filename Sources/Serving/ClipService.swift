@@ -15,7 +15,8 @@ public final class ClipService: Sendable {
         public var maxBatch = 8
         public var maxDelaySeconds = 0.005
         public var maxQueuedRows = 64
-        /// A request not started on the model by then is answered with 503.
+        /// The longest a request may take, from `submit` to its answer (decode, queue, inference); a request's
+        /// own `timeoutSeconds` can only shorten it. Past it the answer is `deadlineExceeded`.
         public var requestTimeoutSeconds = 30.0
         public var decodeConcurrency = 2
         public var maxPendingDecodes = 64
@@ -35,6 +36,8 @@ public final class ClipService: Sendable {
     private let worker: InferenceWorker
     let batcher: Batcher
     let resultsQueue = DispatchQueue(label: "avmae.results", attributes: .concurrent)
+    /// Fires each request's deadline; a request answered before then is gone and its timer does nothing.
+    private let deadlines = DispatchQueue(label: "avmae.deadlines")
     let inFlight = DispatchGroup()
     let intake: Lifecycle
 
@@ -91,28 +94,52 @@ public final class ClipService: Sendable {
          modalities.isSuperset(of: [.audio, .video]) ? .audiovisual : nil].compactMap { $0 }
     }
 
-    public func submit(_ request: ClipRequest, completion: @escaping @Sendable (Result<ClipResult, ServingError>) -> Void) {
+    /// Admits the request, or answers it at once when it cannot be admitted. `completion` is called exactly
+    /// once, by the result, the request's deadline, or `abandon()` on the returned `PendingClip`.
+    @discardableResult
+    public func submit(_ request: ClipRequest,
+                       completion: @escaping @Sendable (Result<ClipResult, ServingError>) -> Void) -> PendingClip {
         if let reason = intake.state.notReadyReason {
             metrics.rejected(.notReady)
-            return completion(.failure(.notReady(reason)))
+            return .refused(.notReady(reason), completion: completion)
         }
         if case .classify = request.task, !info.hasHead {
-            return completion(.failure(.unsupportedTask(
-                "model '\(info.name)' is \(info.kind.rawValue) and has no classification head; use /v1/embed")))
+            return .refused(.unsupportedTask(
+                "model '\(info.name)' is \(info.kind.rawValue) and has no classification head; use /v1/embed"),
+                completion: completion)
         }
         let start = clock.now()
+        let deadline = start.adding(seconds: min(request.timeoutSeconds ?? .infinity,
+                                                 configuration.requestTimeoutSeconds))
         inFlight.enter()
-        let finish: @Sendable (Result<ClipResult, ServingError>) -> Void = { [inFlight] result in
-            completion(result)
-            inFlight.leave()
+        let pending = PendingClip(
+            completion: { [inFlight, metrics] result in
+                if case .failure(.deadlineExceeded) = result { metrics.rejected(.deadline) }
+                completion(result)
+                inFlight.leave()
+            },
+            cutShort: { [batcher, metrics] why, stage in
+                let counted: (ServingMetrics.Stage?) -> Void = { stage in
+                    if why == .clientGone, let stage { metrics.clientGone(during: stage) }
+                }
+                switch stage {
+                case .decode: counted(.decode)
+                case .queue(let id): batcher.withdraw(id) { counted($0) }
+                case .answered: break
+                }
+            })
+        // The deadline covers decoding and inference as well as the queue, so it has a timer of its own.
+        deadlines.asyncAfter(deadline: deadline.dispatchTime) { [weak pending, configuration] in
+            pending?.cut(.deadlineExceeded(retryAfterSeconds: configuration.retryAfterSeconds))
         }
         let admitted = decodePool.submit { [self] in
-            decodeAndQueue(request, start: start, finish: finish)
+            decodeAndQueue(request, pending: pending, start: start, deadline: deadline)
         }
         if !admitted {
             metrics.rejected(.queueFull)
-            finish(.failure(.queueFull(retryAfterSeconds: configuration.retryAfterSeconds)))
+            pending.answer(.failure(.queueFull(retryAfterSeconds: configuration.retryAfterSeconds)))
         }
+        return pending
     }
 
     /// Stops intake, lets queued and running work finish, and waits at most `timeout` seconds for it.
@@ -130,8 +157,10 @@ public final class ClipService: Sendable {
         return inFlight.wait(timeout: .now() + timeout) == .success
     }
 
-    private func decodeAndQueue(_ request: ClipRequest, start: ServingInstant,
-                                finish: @escaping @Sendable (Result<ClipResult, ServingError>) -> Void) {
+    private func decodeAndQueue(_ request: ClipRequest, pending: PendingClip, start: ServingInstant,
+                                deadline: ServingInstant) {
+        // Answered while it waited for a decode thread (deadline, or the client left): nothing to do.
+        guard !pending.isAnswered else { return }
         let task = request.task
         let wanted = task.modality.wanted(from: info.modalities).intersection(info.modalities)
         let decoded: DecodedWindows
@@ -143,9 +172,11 @@ public final class ClipService: Sendable {
             decodeSeconds = clock.now().seconds(since: decodeStart)
             metrics.decodeDuration.recordNanoseconds(Int64(decodeSeconds * 1e9))
         } catch let error as ServingError {
-            return finish(.failure(error))
+            pending.answer(.failure(error))
+            return
         } catch {
-            return finish(.failure(.undecodableClip("\(error)")))
+            pending.answer(.failure(.undecodableClip("\(error)")))
+            return
         }
         let used = wanted.intersection(decoded.available)
         let satisfied: Bool
@@ -154,24 +185,30 @@ public final class ClipService: Sendable {
         case .audiovisual: satisfied = used.count == 2
         }
         guard satisfied, !decoded.windows.isEmpty else {
-            return finish(.failure(unavailable(task.modality, clip: Array(decoded.available), reason: decoded.unusableReason)))
+            pending.answer(.failure(unavailable(task.modality, clip: Array(decoded.available),
+                                                reason: decoded.unusableReason)))
+            return
         }
         let rows = Self.rows(decoded.windows, using: used, crops: task.crops, keepTokens: task.keepsTokens)
         // Assembly reads rows window-major with one stride, so every window must bring the same crop count.
         guard rows.count % decoded.windows.count == 0, rows.count >= decoded.windows.count else {
-            return finish(.failure(.undecodableClip("the video's windows decoded to different numbers of crops")))
+            pending.answer(.failure(.undecodableClip("the video's windows decoded to different numbers of crops")))
+            return
         }
         let rowsPerWindow = rows.count / decoded.windows.count
-        let deadline = start.adding(seconds: timeout(request.timeoutSeconds))
-        batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: deadline) { [self] result in
-            resultsQueue.async {
-                finish(result.map { output in
-                    var timings = Timings(decode: decodeSeconds, queue: output.queueSeconds,
-                                          inference: output.inferenceSeconds)
-                    timings.total = self.clock.now().seconds(since: start)
-                    return self.assemble(task, decoded: decoded, used: used, outputs: output.rows,
-                                         rowsPerWindow: rowsPerWindow, timings: timings)
-                })
+        // False when the request was answered during the decode: its rows never reach the model.
+        _ = pending.enqueue {
+            batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: deadline) { [self] result in
+                resultsQueue.async {
+                    guard !pending.isAnswered else { return }
+                    pending.answer(result.map { output in
+                        var timings = Timings(decode: decodeSeconds, queue: output.queueSeconds,
+                                              inference: output.inferenceSeconds)
+                        timings.total = self.clock.now().seconds(since: start)
+                        return self.assemble(task, decoded: decoded, used: used, outputs: output.rows,
+                                             rowsPerWindow: rowsPerWindow, timings: timings)
+                    })
+                }
             }
         }
     }

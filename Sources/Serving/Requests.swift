@@ -80,7 +80,8 @@ public struct ClipRequest: Sendable {
     public var id: String
     public var bytes: [UInt8]
     public var task: ClipTask
-    /// The client's own deadline, if shorter than the server's `request_timeout_seconds`.
+    /// The client's deadline for the whole request (decode, queue and inference), counted from `submit`; the
+    /// service never waits longer than its own `requestTimeoutSeconds`, whatever is asked here.
     public var timeoutSeconds: Double?
 
     public init(id: String, bytes: [UInt8], task: ClipTask, timeoutSeconds: Double? = nil) {

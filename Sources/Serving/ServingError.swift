@@ -17,6 +17,8 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     case invalidInput(String)
     case queueFull(retryAfterSeconds: Int)
     case deadlineExceeded(retryAfterSeconds: Int)
+    /// The client closed its connection before the answer; work not yet started was dropped.
+    case clientGone
     case notReady(ReadinessReason)
     /// The model threw on a well-formed input: a bug, not the client's fault.
     case inferenceFailed(String)
@@ -34,7 +36,10 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
         case .unsupportedTask(let why): return why
         case .invalidInput(let why): return "invalid input: \(why)"
         case .queueFull(let after): return "the inference queue is full; retry in \(after) s"
-        case .deadlineExceeded(let after): return "the request waited longer than its deadline in the queue; retry in \(after) s"
+        case .deadlineExceeded(let after):
+            return "the request did not finish within its deadline (timeout_ms, at most request_timeout_seconds); "
+                + "retry in \(after) s, with a longer timeout_ms or a shorter clip"
+        case .clientGone: return "the client closed the connection before the answer"
         case .notReady(let reason): return "the model is not ready: \(reason.rawValue)"
         case .inferenceFailed(let why): return "inference failed: \(why)"
         }

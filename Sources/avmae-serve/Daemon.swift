@@ -38,6 +38,8 @@ final class Daemon: Sendable {
         router = APIRouter(lifecycle: lifecycle, models: models, exposition: exposition,
                            maxBodyBytes: config.maxBodyBytes,
                            authentication: apiKeys.map { .init(keys: $0, exemptPaths: config.authExemptPaths.paths) },
+                           cors: config.corsAllowedOrigins.origins.isEmpty
+                               ? nil : CORSPolicy(allowedOrigins: config.corsAllowedOrigins.origins),
                            logger: logger, metricsFactory: metricsFactory)
         http = MHDServer(handler: router, limits: .init(
             threads: config.httpThreads, connectionLimit: config.connectionLimit,

@@ -124,4 +124,24 @@ final class ServerConfigTests: XCTestCase {
         }
         XCTAssertThrowsError(try ServerConfig.load(file: try file("[1, 2]"), environment: [:], flags: [:]))
     }
+
+    func testCORSOriginsAreAListOfOriginsOrAStar() throws {
+        XCTAssertEqual(ServerConfig().corsAllowedOrigins.origins, [], "CORS is off by default")
+        let fromFile = try ServerConfig.load(
+            file: try file(#"{"bundle": "/b", "cors_allowed_origins": ["https://a.example", "http://localhost:3000"]}"#),
+            environment: [:], flags: [:])
+        XCTAssertEqual(fromFile.corsAllowedOrigins.origins, ["https://a.example", "http://localhost:3000"])
+        XCTAssertTrue(fromFile.description.contains("cors_allowed_origins=https://a.example,http://localhost:3000"))
+        let fromEnvironment = try ServerConfig.load(
+            file: nil, environment: ["AVMAE_BUNDLE": "/b", "AVMAE_CORS_ALLOWED_ORIGINS": " https://a.example , * "],
+            flags: [:])
+        XCTAssertEqual(fromEnvironment.corsAllowedOrigins.origins, ["https://a.example", "*"])
+        for bad in ["a.example", "https://a.example/", "https://a.example/app", "ftp://a.example", "https://"] {
+            XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: [:],
+                                                       flags: ["bundle": "/b", "cors_allowed_origins": bad])) {
+                XCTAssertEqual($0 as? ServerConfig.ConfigError,
+                               .badValue(key: "cors_allowed_origins", value: bad, source: "flag"), bad)
+            }
+        }
+    }
 }

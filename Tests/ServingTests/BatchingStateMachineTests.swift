@@ -95,6 +95,21 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(m.batchCompleted(now: at(50)), [.run(.init(kind: .audio, slices: [slice(1, 2..<3)]))])
     }
 
+    func testAWithdrawnJobLeavesTheQueueAndItsUnstartedRowsNeverRun() {
+        var m = machine(maxBatch: 2, delayMs: 0, maxQueued: 16)
+        _ = m.submit(job(1, rows: 3), now: at(0))  // rows 0..<2 start at once
+        _ = m.submit(job(2, rows: 2), now: at(1))
+        _ = m.submit(job(3, rows: 1), now: at(2))
+        XCTAssertEqual(m.queuedRows, 4)
+        XCTAssertEqual(m.withdraw(jobID: 2, now: at(3)), [.wake(at: at(1000))])
+        XCTAssertEqual(m.withdraw(jobID: 1, now: at(4)), [.wake(at: at(1000))], "a partly started job drops the rest of its rows")
+        XCTAssertEqual(m.queuedRows, 1)
+        XCTAssertEqual(m.batchCompleted(now: at(10)), [.run(.init(kind: .audio, slices: [slice(3, 0..<1)]))])
+        XCTAssertEqual(m.withdraw(jobID: 3, now: at(11)), [], "a running job finishes its batch")
+        XCTAssertEqual(m.batchCompleted(now: at(20)), [])
+        XCTAssertTrue(m.isIdle)
+    }
+
     func testFlushRunsQueuedWorkWithoutWaitingForFullerBatches() {
         var m = machine(maxBatch: 4, delayMs: 100)
         _ = m.submit(job(1), now: at(0))

@@ -7,14 +7,15 @@ import Serving
 /// The serving core end to end with a fake model and decoder: decode pool, batcher, worker, assembly.
 /// Waits on expectations for results, never on sleeps.
 final class ClipServiceTests: XCTestCase {
-    private func service(backend: FakeBackend, decoder: FakeDecoder = FakeDecoder(), maxBatch: Int = 8,
-                         delay: Double = 0.001) -> ClipService {
+    private func service(backend: FakeBackend, decoder: ClipDecoding = FakeDecoder(), maxBatch: Int = 8,
+                         delay: Double = 0.001, decodeThreads: Int = 2) -> ClipService {
         let lifecycle = Lifecycle(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         lifecycle.move(to: .warming)
         lifecycle.move(to: .ready)
         var configuration = ClipService.Configuration()
         configuration.maxBatch = maxBatch
         configuration.maxDelaySeconds = delay
+        configuration.decodeConcurrency = decodeThreads
         return ClipService(backend: backend, decoder: decoder, configuration: configuration, lifecycle: lifecycle,
                            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance, model: "fake"))
     }
@@ -102,6 +103,88 @@ final class ClipServiceTests: XCTestCase {
         XCTAssertLessThan(sizes.values.count, 8, "batches: \(sizes.values)")
         XCTAssertTrue(sizes.values.allSatisfy { $0 <= 4 })
         XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    func testAnAbandonedRequestIsAnsweredOnceAndItsRowsNeverRun() {
+        let sizes = BatchSizes()
+        var backend = FakeBackend(classes: 2)
+        backend.onBatch = { sizes.append($0) }
+        let service = self.service(backend: backend, maxBatch: 4, delay: 0.2)
+        let answers = Answers()
+        let gone = expectation(description: "the abandoned request is answered")
+        let pending = service.submit(ClipRequest(id: "gone", bytes: [1], task: .classify(ClassifyOptions()))) { result in
+            answers.append(result.failure)
+            gone.fulfill()
+        }
+        pending.abandon()
+        pending.abandon()
+        wait(for: [gone], timeout: 10)
+        // A request after it, of the same kind within the batching delay, would have shared its batch.
+        let result = submit(service, [2], .classify(ClassifyOptions()))
+        guard case .success = result else { return XCTFail("\(result)") }
+        XCTAssertEqual(answers.values, [.clientGone], "answered exactly once")
+        XCTAssertEqual(sizes.values, [1], "only the second request's row ran")
+        XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    func testARequestAbandonedDuringItsDecodeNeverReachesTheModel() {
+        let sizes = BatchSizes()
+        var backend = FakeBackend(classes: 2)
+        backend.onBatch = { sizes.append($0) }
+        let decoder = GatedDecoder()
+        // One decode thread: the next request's decode starts only after this one's has finished and its rows
+        // were (or were not) queued.
+        let service = self.service(backend: backend, decoder: decoder, maxBatch: 1, delay: 0, decodeThreads: 1)
+        let answered = expectation(description: "answered")
+        let answers = Answers()
+        let pending = service.submit(ClipRequest(id: "gone", bytes: [1], task: .classify(ClassifyOptions()))) {
+            answers.append($0.failure)
+            answered.fulfill()
+        }
+        decoder.started.wait()
+        pending.abandon()
+        wait(for: [answered], timeout: 10)
+        decoder.finish.signal()  // the decode completes after its client left
+        decoder.finish.signal()  // and the next request's
+        let result = submit(service, [2], .classify(ClassifyOptions()))
+        guard case .success = result else { return XCTFail("\(result)") }
+        XCTAssertEqual(answers.values, [.clientGone])
+        XCTAssertEqual(sizes.values, [1], "only the second request's row ran")
+        XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    /// A decoder that says when a decode starts and waits for a signal before it returns.
+    private final class GatedDecoder: ClipDecoding, @unchecked Sendable {
+        let started = DispatchSemaphore(value: 0)
+        let finish = DispatchSemaphore(value: 0)
+
+        func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows {
+            started.signal()
+            finish.wait()
+            return try FakeDecoder().decode(bytes, want: want, crops: crops)
+        }
+    }
+
+    func testARequestsOwnTimeoutIsAnsweredAtItsDeadline() {
+        let service = self.service(backend: FakeBackend(classes: 2), maxBatch: 4, delay: 30)
+        let started = Date()
+        let answers = Answers()
+        let expired = expectation(description: "deadline")
+        service.submit(ClipRequest(id: "t", bytes: [1], task: .classify(ClassifyOptions()), timeoutSeconds: 0.05)) {
+            answers.append($0.failure)
+            expired.fulfill()
+        }
+        wait(for: [expired], timeout: 10)
+        XCTAssertEqual(answers.values, [.deadlineExceeded(retryAfterSeconds: 1)])
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "answered at its deadline, not the batch's 30 s")
+        XCTAssertTrue(service.drain(timeout: 5))
+    }
+
+    private final class Answers: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [ServingError?] = []
+        func append(_ error: ServingError?) { lock.withLock { stored.append(error) } }
+        var values: [ServingError?] { lock.withLock { stored } }
     }
 
     private final class BatchSizes: @unchecked Sendable {

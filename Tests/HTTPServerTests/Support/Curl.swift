@@ -5,7 +5,7 @@ import Foundation
 struct Curl {
     struct Response {
         var status: Int
-        var headers: [String: String]  // lower-cased names
+        var headers: [String: String]  // lower-cased names; a repeated one's values joined with ", "
         var body: Data
 
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
@@ -49,7 +49,10 @@ struct Curl {
                 status = Int(line.split(separator: " ")[1]) ?? 0
                 headers = [:]
             } else if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                // A repeated header (Vary) is one comma-separated list, as HTTP defines it.
+                let name = line[..<colon].lowercased()
+                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[name] = headers[name].map { "\($0), \(value)" } ?? value
             }
         }
         let body = (try? Data(contentsOf: scratch.appendingPathComponent("b"))) ?? Data()
