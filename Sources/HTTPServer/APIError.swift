@@ -64,6 +64,8 @@ public struct APIError: Error, Equatable {
         case .unsupportedTask: self.init(status: 400, code: "unsupported_task", message: message)
         case .queueFull(let after):
             self.init(status: 503, code: "overloaded", message: message, headers: ["Retry-After": "\(after)"])
+        case .tooManyStreams(_, let after):
+            self.init(status: 503, code: "too_many_streams", message: message, headers: ["Retry-After": "\(after)"])
         case .deadlineExceeded(let after):
             self.init(status: 503, code: "deadline_exceeded", message: message, headers: ["Retry-After": "\(after)"])
         case .notReady(let reason):

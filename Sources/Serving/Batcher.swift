@@ -55,14 +55,16 @@ final class Batcher: @unchecked Sendable {
     deinit { timer.cancel() }
 
     /// Queues `rows` of one request; `completion` gets every row's output in order, or why it was dropped.
-    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, completion: @escaping Completion) {
+    /// `admitted`: a window of a stream under way (see `BatchingStateMachine.Job.admitted`).
+    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, admitted: Bool = false,
+                completion: @escaping Completion) {
         stateQueue.async { [self] in
             nextID += 1
             let id = nextID
             let now = clock.now()
             pending[id] = Pending(rows: rows, outputs: Array(repeating: nil, count: rows.count), enqueuedAt: now,
                                   completion: completion)
-            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline), now: now))
+            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline, admitted: admitted), now: now))
         }
     }
 
