@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "Serving", "AVMAE", "CMicroHTTPD",
+                "Serving", "AVMAE", "Media", "CMicroHTTPD",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -64,6 +64,7 @@ public struct APIError: Error, Equatable {
         case .unsupportedTask: self.init(status: 400, code: "unsupported_task", message: message)
         case .queueFull(let after):
             self.init(status: 503, code: "overloaded", message: message, headers: ["Retry-After": "\(after)"])
+        case .cancelled: self.init(status: 503, code: "cancelled", message: message)
         case .tooManyStreams(_, let after):
             self.init(status: 503, code: "too_many_streams", message: message, headers: ["Retry-After": "\(after)"])
         case .deadlineExceeded(let after):

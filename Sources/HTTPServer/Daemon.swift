@@ -41,6 +41,8 @@ public final class Daemon: Sendable {
         servingMetrics.setReady(false)
         router = APIRouter(lifecycle: lifecycle, slot: slot, exposition: exposition,
                            maxBodyBytes: config.maxBodyBytes,
+                           streamBodyLimit: BodyLimit(maxBytes: config.streamMaxBodyBytes,
+                                                      spoolAboveBytes: config.streamSpoolBytes),
                            authentication: apiKeys.map { .init(keys: $0, exemptPaths: config.authExemptPaths.paths) },
                            logger: logger, metricsFactory: metricsFactory)
         http = MHDServer(handler: router, limits: .init(
@@ -135,6 +137,7 @@ public final class Daemon: Sendable {
         serving.decodeConcurrency = config.decodeThreads
         serving.maxPendingDecodes = config.maxPendingDecodes
         serving.retryAfterSeconds = config.retryAfterSeconds
+        serving.maxStreams = config.maxStreams
         let service = ClipService(backend: backend, decoder: decoder, configuration: serving, lifecycle: lifecycle,
                                   inferenceQueue: inferenceQueue, logger: logger, metrics: servingMetrics)
         let warmStart = Date()

@@ -1,12 +1,15 @@
 import CMicroHTTPD
 import Foundation
+import Media
 
 /// libmicrohttpd behind one small Swift type. This file is the only one that touches MHD's C API and its
 /// unsafe pointers; everything above it sees `HTTPRequest`/`HTTPResponse` values.
 ///
 /// Threading: MHD runs an internal pool of `threads` polling threads (epoll). Handlers are called on those
 /// threads; a `.later` reply suspends the connection (MHD_ALLOW_SUSPEND_RESUME) so no thread waits on it, and
-/// the response is queued when MHD calls back after `MHD_resume_connection`.
+/// the response is queued when MHD calls back after `MHD_resume_connection`. A response with a `ResponseStream`
+/// is sent chunked from a content-reader callback, which suspends the connection whenever nothing is written
+/// yet; the next write resumes it. A body over its `BodyLimit.spoolAboveBytes` goes to a `SpooledBody`.
 public final class MHDServer: @unchecked Sendable {
     public struct Limits: Sendable {
         public var threads: Int
@@ -66,6 +69,8 @@ public final class MHDServer: @unchecked Sendable {
     /// Suspended connections waiting for a `.later` reply, keyed by their exchange. MHD refuses to stop while
     /// any connection is suspended, so shutdown must be able to answer them all.
     private var suspended: [ObjectIdentifier: (exchange: Exchange, connection: Int)] = [:]  // guarded by lock
+    /// Streamed responses not yet finished; shutdown cuts them off, since a parked one would also stop MHD.
+    private var streams: [ObjectIdentifier: (stream: ResponseStream, head: HTTPRequestHead)] = [:]  // guarded by lock
     /// Requests between their first callback and MHD's "completed" notice (response sent or connection gone).
     private let active = NSCondition()
     private var activeRequests = 0  // guarded by active
@@ -130,15 +135,27 @@ public final class MHDServer: @unchecked Sendable {
     /// Shutdown after the drain timeout: answers every still-suspended request with `response(head)` so MHD
     /// can stop. Their late replies are dropped. Returns how many were cut off.
     public func answerSuspended(with response: (HTTPRequestHead) -> HTTPResponse) -> Int {
-        let waiting = lock.withLock {
+        let (waiting, streaming) = lock.withLock {
             defer { suspended.removeAll() }
-            return Array(suspended.values)
+            return (Array(suspended.values), Array(streams.values))
         }
         for (exchange, connection) in waiting {
             exchange.phase = .ready(response(exchange.head))
             MHD_resume_connection(OpaquePointer(bitPattern: connection))
         }
-        return waiting.count
+        // A stream already sent its status: its last line says why it stops.
+        for (stream, head) in streaming where !stream.isClosed {
+            stream.abort(with: response(head).body + [UInt8(ascii: "\n")])
+        }
+        return waiting.count + streaming.count
+    }
+
+    fileprivate func streamStarted(_ stream: ResponseStream, head: HTTPRequestHead) {
+        lock.withLock { streams[ObjectIdentifier(stream)] = (stream, head) }
+    }
+
+    fileprivate func streamEnded(_ stream: ResponseStream) {
+        _ = lock.withLock { streams.removeValue(forKey: ObjectIdentifier(stream)) }
     }
 
     fileprivate func suspend(_ exchange: Exchange, connection: OpaquePointer?) {
@@ -202,19 +219,41 @@ private final class Exchange: @unchecked Sendable {
         case receiving
         /// The body went past the cap; the rest is read and dropped, then 413.
         case discarding
+        /// The body could not be written to its temporary file; the rest is read and dropped.
+        case spoolFailed(Error)
         case waiting
         case ready(HTTPResponse)
     }
 
     let head: HTTPRequestHead
     let query: [String: String]
+    let limit: BodyLimit
     var body: [UInt8] = []
+    var spool: SpooledBody?
     private let lock = NSLock()
     private var phaseValue = Phase.receiving  // guarded by lock: written by a handler thread on `.later`
 
-    init(head: HTTPRequestHead, query: [String: String]) {
+    init(head: HTTPRequestHead, query: [String: String], limit: BodyLimit) {
         self.head = head
         self.query = query
+        self.limit = limit
+    }
+
+    var receivedBytes: Int { spool?.size ?? body.count }
+
+    /// Keeps one chunk: in memory, or in the spool file once the body passes the spooling size.
+    func append(_ chunk: UnsafeRawBufferPointer) throws {
+        if spool == nil, let threshold = limit.spoolAboveBytes, body.count + chunk.count > threshold {
+            let file = try SpooledBody()
+            try body.withUnsafeBytes { try file.append($0) }
+            body = []
+            spool = file
+        }
+        if let spool {
+            try spool.append(chunk)
+        } else {
+            body.append(contentsOf: chunk)
+        }
     }
 
     var phase: Phase {
@@ -238,10 +277,20 @@ private func values(_ connection: OpaquePointer?, _ kind: MHD_ValueKind) -> [(St
     return sink.pairs
 }
 
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer?) -> MHD_Result {
+private func queue(_ response: HTTPResponse, on connection: OpaquePointer?, server: MHDServer? = nil,
+                   head: HTTPRequestHead? = nil) -> MHD_Result {
     var body = response.body
-    let mhdResponse = body.withUnsafeMutableBytes { bytes in
-        MHD_create_response_from_buffer(bytes.count, bytes.baseAddress, .RESPMEM_MUST_COPY)
+    let mhdResponse: OpaquePointer?
+    if let stream = response.stream, let server, let head {
+        let streamed = StreamedResponse(stream: stream, connection: Int(bitPattern: connection), server: server)
+        let context = Unmanaged.passRetained(streamed).toOpaque()
+        mhdResponse = MHD_create_response_from_callback(sizeUnknown, streamBlockBytes, streamReader, context, streamFreed)
+        if mhdResponse == nil { Unmanaged<StreamedResponse>.fromOpaque(context).release() }
+        server.streamStarted(stream, head: head)
+    } else {
+        mhdResponse = body.withUnsafeMutableBytes { bytes in
+            MHD_create_response_from_buffer(bytes.count, bytes.baseAddress, .RESPMEM_MUST_COPY)
+        }
     }
     guard let mhdResponse else { return .NO }
     defer { MHD_destroy_response(mhdResponse) }
@@ -261,14 +310,17 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         for (key, value) in values(connection, .GET_ARGUMENT_KIND) where query[key] == nil { query[key] = value }
         let head = HTTPRequestHead(method: method.map { String(cString: $0) } ?? "",
                                    path: url.map { String(cString: $0) } ?? "/",
-                                   headers: HTTPHeaders(values(connection, .HEADER_KIND)))
-        let exchange = Exchange(head: head, query: query)
+                                   headers: HTTPHeaders(values(connection, .HEADER_KIND)), query: query)
+        let limit = server.handler.bodyLimit(head) ?? BodyLimit(maxBytes: server.limits.maxBodyBytes)
+        let exchange = Exchange(head: head, query: query, limit: limit)
         conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
         server.requestStarted()
         if let refusal = server.handler.preflight(head) {
             return queue(refusal, on: connection)
         }
-        if let length = head.contentLength { exchange.body.reserveCapacity(min(length, server.limits.maxBodyBytes)) }
+        if let length = head.contentLength {
+            exchange.body.reserveCapacity(min(length, limit.maxBytes, limit.spoolAboveBytes ?? .max))
+        }
         return .YES
     }
     let exchange = Unmanaged<Exchange>.fromOpaque(existing).takeUnretainedValue()
@@ -277,12 +329,17 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     if let uploadSize, uploadSize.pointee > 0 {
         let count = uploadSize.pointee
         if case .receiving = exchange.phase, let upload {
-            if exchange.body.count + count > server.limits.maxBodyBytes {
+            if exchange.receivedBytes + count > exchange.limit.maxBytes {
                 exchange.body = []
+                exchange.spool = nil
                 exchange.phase = .discarding
             } else {
-                upload.withMemoryRebound(to: UInt8.self, capacity: count) {
-                    exchange.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                do {
+                    try exchange.append(UnsafeRawBufferPointer(start: upload, count: count))
+                } catch {
+                    exchange.body = []
+                    exchange.spool = nil
+                    exchange.phase = .spoolFailed(error)
                 }
             }
         }
@@ -294,16 +351,25 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     switch exchange.phase {
     case .discarding:
         return queue(server.handler.bodyTooLarge(exchange.head), on: connection)
+    case .spoolFailed(let error):
+        return queue(server.handler.spoolFailed(exchange.head, error), on: connection)
     case .ready(let response):
-        return queue(response, on: connection)
+        return queue(response, on: connection, server: server, head: exchange.head)
     case .waiting:
         return .YES  // spurious wake-up before the response is set; MHD will call again after resume
     case .receiving:
-        let request = HTTPRequest(head: exchange.head, query: exchange.query, body: exchange.body)
+        let spooled: MediaFile?
+        do {
+            spooled = try exchange.spool?.file()
+        } catch {
+            return queue(server.handler.spoolFailed(exchange.head, error), on: connection)
+        }
+        let request = HTTPRequest(head: exchange.head, query: exchange.query, body: exchange.body, spooled: spooled)
         exchange.body = []
+        exchange.spool = nil
         switch server.handler.handle(request) {
         case .now(let response):
-            return queue(response, on: connection)
+            return queue(response, on: connection, server: server, head: exchange.head)
         case .later(let start):
             exchange.phase = .waiting
             server.suspend(exchange, connection: connection)
@@ -318,4 +384,45 @@ private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, conCls, _
     Unmanaged<Exchange>.fromOpaque(pointer).release()
     conCls.pointee = nil
     server(cls).requestEnded()
+}
+
+/// A streamed response as MHD's content reader sees it: the stream, and the connection to suspend and resume.
+private final class StreamedResponse {
+    let stream: ResponseStream
+    let connection: Int
+    weak var server: MHDServer?
+
+    init(stream: ResponseStream, connection: Int, server: MHDServer) {
+        self.stream = stream
+        self.connection = connection
+        self.server = server
+    }
+}
+
+/// microhttpd.h's MHD_SIZE_UNKNOWN (chunked transfer) and the content reader's end codes, which are cast
+/// macros Swift does not import.
+private let sizeUnknown = UInt64.max
+private let contentReaderEndOfStream = -1
+/// How much MHD asks the reader for at a time; an NDJSON line is well under it.
+private let streamBlockBytes = 16 << 10
+
+private let streamReader: MHD_ContentReaderCallback = { cls, _, buffer, max in
+    let streamed = Unmanaged<StreamedResponse>.fromOpaque(cls!).takeUnretainedValue()
+    let connection = OpaquePointer(bitPattern: streamed.connection)
+    // Returning 0 without suspending would make MHD call again at once, a busy loop; suspended, the connection
+    // waits in no thread until the next write resumes it.
+    switch streamed.stream.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: max),
+                                park: { MHD_suspend_connection(connection) },
+                                wake: { MHD_resume_connection(connection) }) {
+    case .bytes(let count): return count
+    case .parked: return 0
+    case .end: return contentReaderEndOfStream
+    }
+}
+
+/// MHD drops the response once it is sent in full or its connection is gone.
+private let streamFreed: MHD_ContentReaderFreeCallback = { cls in
+    let streamed = Unmanaged<StreamedResponse>.fromOpaque(cls!).takeRetainedValue()
+    streamed.stream.connectionClosed()
+    streamed.server?.streamEnded(streamed.stream)
 }

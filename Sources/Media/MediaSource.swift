@@ -39,7 +39,7 @@ public final class MediaFile: Sendable {
     deinit { close(descriptor) }
 
     /// Copies up to `buffer.count` bytes from `offset`; fewer only at the end of the file or on a read error.
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
         var done = 0
         while done < buffer.count {
             let got = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))

@@ -65,7 +65,7 @@ public struct MediaClipDecoder: ClipDecoding {
         throw translate(error)
     }
 
-    static func translate(_ error: MediaError) -> ServingError {
+    public static func translate(_ error: MediaError) -> ServingError {
         switch error {
         case .empty, .corrupt, .truncated, .noUsableStream, .tooManyStreams:
             return .undecodableClip(error.description)

@@ -14,6 +14,8 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     /// The loaded model cannot do this task (classification on a pretrained model without a head).
     case unsupportedTask(String)
     case queueFull(retryAfterSeconds: Int)
+    /// The reader of a stream went away; nobody sees this answer.
+    case cancelled(String)
     /// As many long recordings as the server streams at once are streaming already.
     case tooManyStreams(limit: Int, retryAfterSeconds: Int)
     case deadlineExceeded(retryAfterSeconds: Int)
@@ -33,6 +35,7 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
                 + (reason.map { " (\($0))" } ?? "")
         case .unsupportedTask(let why): return why
         case .queueFull(let after): return "the inference queue is full; retry in \(after) s"
+        case .cancelled(let why): return "cancelled: \(why)"
         case .tooManyStreams(let limit, let after):
             return "\(limit) recordings are streaming already, the most this server runs at once (max_streams); retry in \(after) s"
         case .deadlineExceeded(let after): return "the request waited longer than its deadline in the queue; retry in \(after) s"

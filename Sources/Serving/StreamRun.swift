@@ -57,7 +57,7 @@ final class StreamRun: @unchecked Sendable {
                 emit(.failed(failure.error, window: failure.window))
                 return
             }
-            emit(.finished(summary(durationSeconds: durationSeconds, timings: timings)))
+            emit(.finished(summary(durationSeconds: durationSeconds, timings: timings), windows: sent))
         }
     }
 

@@ -35,7 +35,7 @@ public enum StreamEvent: Sendable {
     case window(StreamedWindow)
     /// The whole recording's answer, as the non-streamed request would give it (without the timeline or the
     /// per-window embeddings, which went out as windows).
-    case finished(ClipResult)
+    case finished(ClipResult, windows: Int)
     /// The stream stopped at window `window` (that many windows were sent before it).
     case failed(ServingError, window: Int)
 }
