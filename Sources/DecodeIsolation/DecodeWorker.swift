@@ -44,7 +44,7 @@ public enum DecodeWorker {
                                             policy: job.policy, limits: job.limits)
         } catch {
             try channel.send(WorkerReply.failed(error))
-            return false
+            return try awaitEnd(channel)
         }
         try channel.send(WorkerReply.opened)
         var credit = job.credit
@@ -54,11 +54,11 @@ public enum DecodeWorker {
                 window = try windows.next()
             } catch {
                 try channel.send(WorkerReply.failed(error))
-                return false
+                return try awaitEnd(channel)
             }
             guard let window else {
                 try channel.send(WorkerReply.ended(decodedSeconds: windows.decodedSeconds))
-                return false
+                return try awaitEnd(channel)
             }
             while credit == 0 {
                 switch try channel.receive(WorkerRequest.self) {
@@ -73,6 +73,14 @@ public enum DecodeWorker {
             try channel.send(WorkerReply.window(layout))
             credit -= 1
         }
+    }
+
+    /// After a stream's last message the parent still grants credit for the windows it read, and writing to a
+    /// worker that already left would fail its read; so the worker waits, dropping the credit, until the parent
+    /// ends it. Returns false: a streaming worker serves one recording.
+    private static func awaitEnd(_ channel: MessageChannel) throws -> Bool {
+        while case .message = try channel.receive(WorkerRequest.self) {}
+        return false
     }
 
     /// Decodes one clip and sends its windows as credit allows. Returns false when the parent went away.
