@@ -42,31 +42,39 @@ final class StreamingTests: XCTestCase {
     }
 
     /// Before the first window an error is an ordinary response (status, JSON body); after it, the last line,
-    /// naming the window the stream stopped at.
+    /// naming the window the stream stopped at. Shutdown is such an error: it cuts a running stream off at its
+    /// next window, and the daemon still exits cleanly.
     func testErrorsBeforeTheFirstWindowGetAStatusAndAfterItALine() throws {
-        let daemon = try RunningDaemon()
+        let daemon = try RunningDaemon(settings: ["max_batch": "1"])
         let garbage = try Fixture.garbage(4096)
         let refused = try Curl.run(port: daemon.port, path: "/v1/classify?stream=true", headers: ["Content-Type": "audio/wav"],
                                    bodyFile: garbage)
         XCTAssertEqual(refused.status, 422)
         XCTAssertEqual(refused.errorCode, "undecodable_clip")
-
-        // A WAV whose header promises 60 s and that holds 25: three windows, then the truncation is found.
-        let truncated = try Self.recording(seconds: 25, declaredSeconds: 60)
-        defer { try? FileManager.default.removeItem(at: truncated) }
-        let client = try StreamingClient(port: daemon.port)
-        try client.send(path: "/v1/classify?stream=true", contentType: "audio/wav", bodyFile: truncated)
-        let response = try client.readResponse()
-        XCTAssertEqual(response.status, 200)
-        XCTAssertEqual(response.lines.dropLast().map { $0.json["window"] as? Int }, [0, 1, 2])
-        let error = try XCTUnwrap(response.lines.last?.json["error"] as? [String: Any])
-        XCTAssertEqual(error["code"] as? String, "undecodable_clip")
-        XCTAssertEqual(error["window"] as? Int, 3)
-        XCTAssertTrue((error["message"] as? String)?.contains("header declares") ?? false, "\(error)")
-
         let tokens = try Curl.run(port: daemon.port, path: "/v1/embed?stream=true&tokens=true",
-                                  headers: ["Content-Type": "audio/wav"], bodyFile: truncated)
+                                  headers: ["Content-Type": "audio/wav"], bodyFile: Fixture.tone)
         XCTAssertEqual(tokens.status, 400)
+        XCTAssertEqual(tokens.errorCode, "invalid_parameter")
+
+        let recording = try Self.recording(seconds: 1800)
+        defer { try? FileManager.default.removeItem(at: recording) }
+        let client = try StreamingClient(port: daemon.port)
+        try client.send(path: "/v1/classify?stream=true", contentType: "audio/wav", bodyFile: recording)
+        var terminated = false
+        let response = try client.readResponse { _ in
+            if !terminated { daemon.process.terminate() }  // SIGTERM once the first line is in
+            terminated = true
+            return true
+        }
+        XCTAssertEqual(response.status, 200)
+        let windows = response.lines.dropLast().map { $0.json["window"] as? Int }
+        XCTAssertEqual(windows, (0..<windows.count).map { Optional($0) }, "windows in order up to the cut")
+        XCTAssertLessThan(windows.count, 180, "the stream was cut off, not finished")
+        let error = try XCTUnwrap(response.lines.last?.json["error"] as? [String: Any], "\(response.lines.last?.text ?? "")")
+        XCTAssertEqual(error["code"] as? String, "not_ready")
+        XCTAssertEqual(error["window"] as? Int, windows.count)
+        daemon.process.waitUntilExit()
+        XCTAssertEqual(daemon.process.terminationStatus, 0, daemon.log)
     }
 
     /// A client that hangs up after the first line stops the work: the model runs only the few windows that were
@@ -95,15 +103,14 @@ final class StreamingTests: XCTestCase {
         XCTAssertLessThan(batches - batchesBefore, 40, "of 180 windows, the model ran \(batches - batchesBefore)")
     }
 
-    /// A 16 kHz mono 16-bit WAV whose tone steps up every minute; `declaredSeconds` writes a longer length into
-    /// the header than the data holds.
-    static func recording(seconds: Int, declaredSeconds: Int? = nil) throws -> URL {
+    /// A 16 kHz mono 16-bit WAV whose tone steps up every minute.
+    static func recording(seconds: Int) throws -> URL {
         let rate = 16000
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("recording-\(UUID().uuidString).wav")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         let file = try FileHandle(forWritingTo: url)
         defer { try? file.close() }
-        let dataBytes = UInt32((declaredSeconds ?? seconds) * rate * 2)
+        let dataBytes = UInt32(seconds * rate * 2)
         var header = Data("RIFF".utf8)
         func le<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { header.append(contentsOf: $0) } }
         le(UInt32(36) + dataBytes)
