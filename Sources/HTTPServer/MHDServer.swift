@@ -381,6 +381,11 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
 
 private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
     guard let conCls, let pointer = conCls.pointee else { return }
+    // A client that left while its stream waited for the first window is noticed only here: MHD never got
+    // the streamed response, so nothing else would tell its producer to stop.
+    if case .ready(let response) = Unmanaged<Exchange>.fromOpaque(pointer).takeUnretainedValue().phase {
+        response.stream?.connectionClosed()
+    }
     Unmanaged<Exchange>.fromOpaque(pointer).release()
     conCls.pointee = nil
     server(cls).requestEnded()
