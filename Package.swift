@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "Serving", "AVMAE", "CMicroHTTPD", "CLinux",
+                "Serving", "AVMAE", "Media", "CMicroHTTPD", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

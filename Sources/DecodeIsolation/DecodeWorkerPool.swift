@@ -68,6 +68,20 @@ public final class DecodeWorkerPool: @unchecked Sendable {
         }
     }
 
+    /// A worker of its own for one streamed recording, outside the pool's count so a long stream never holds a
+    /// worker that short requests wait for. It serves that recording only and is ended with it.
+    func streamingWorker() throws -> WorkerProcess {
+        try spawn()
+    }
+
+    /// A streaming worker failed: counted and logged as a pooled one would be; the caller drops it.
+    func streamingWorkerFailed(_ worker: WorkerProcess, _ failure: WorkerFailure) {
+        failures[failure.reason]?.increment()
+        logger.warning("streaming decode worker failed", metadata: [
+            "reason": "\(failure.reason.rawValue)", "pid": "\(worker.process.pid)", "detail": "\(failure.termination)",
+        ])
+    }
+
     /// Kills every idle worker and waits for it. Call after the last decode.
     public func shutdown() {
         let workers = condition.withLock {

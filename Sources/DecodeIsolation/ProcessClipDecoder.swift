@@ -9,9 +9,14 @@ public struct ProcessClipDecoder: ClipDecoding {
     private let pool: DecodeWorkerPool
     private let plan: MediaClipDecoder
 
-    public init(pool: DecodeWorkerPool, config: ModelConfig, limits: MediaLimits, hopSeconds: Double?) {
+    public init(pool: DecodeWorkerPool, config: ModelConfig, limits: MediaLimits, streamLimits: MediaLimits? = nil,
+                hopSeconds: Double?) {
         self.pool = pool
-        self.plan = MediaClipDecoder(config: config, limits: limits, hopSeconds: hopSeconds)
+        self.plan = MediaClipDecoder(config: config, limits: limits, streamLimits: streamLimits, hopSeconds: hopSeconds)
+    }
+
+    public func openStream(_ source: MediaSource) throws -> WindowSource {
+        try WorkerWindowSource(source, policy: plan.streamPolicy, limits: plan.streamLimits, pool: pool)
     }
 
     public func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows {

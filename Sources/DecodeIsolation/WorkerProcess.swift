@@ -90,7 +90,7 @@ final class WorkerProcess: @unchecked Sendable {
             if clipMemory.size > Self.retainedClipBytes { try? clipMemory.truncate() }
             if windowMemory.size > Self.retainedWindowBytes { try? windowMemory.truncate() }
         }
-        do {
+        return try guarded {
             try bytes.withUnsafeBytes { try clipMemory.write($0, at: 0) }
             try channel.send(WorkerRequest.decode(DecodeJob(
                 policy: policy, limits: mediaLimits, clipBytes: bytes.count, credit: limits.windowCredit,
@@ -101,7 +101,7 @@ final class WorkerProcess: @unchecked Sendable {
             case .failed(let error) where Self.ranOutOfMemory(error):
                 throw failure(after: "\(error)", reason: .memoryLimit)
             case .failed(let error): return .refused(error)
-            case .window: throw ProtocolViolation.unexpected("a window before the clip's summary")
+            case .window, .opened, .ended: throw ProtocolViolation.unexpected("a stream's message before the clip's summary")
             }
             var windows: [DecodedWindow] = []
             windows.reserveCapacity(summary.windows)
@@ -117,6 +117,73 @@ final class WorkerProcess: @unchecked Sendable {
                 }
             }
             return .decoded(summary, windows)
+        }
+    }
+
+    /// Hands a recording to the worker to decode window by window (`WorkerRequest.stream`). Returns the decoder's
+    /// refusal when it refused the recording; throws `WorkerFailure` as `decode` does.
+    func startStream(_ source: MediaSource, policy: ClipPolicy, limits mediaLimits: MediaLimits) throws -> MediaError? {
+        try guarded {
+            try copyIntoClipMemory(source)
+            try channel.send(WorkerRequest.stream(DecodeJob(
+                policy: policy, limits: mediaLimits, clipBytes: source.count, credit: limits.windowCredit,
+                cpuSeconds: limits.cpuSecondsPerClip)))
+            switch try receive(until: Date(timeIntervalSinceNow: limits.wallSeconds)) {
+            case .opened: return nil
+            case .failed(let error): return error
+            default: throw ProtocolViolation.unexpected("a message other than opened or failed")
+            }
+        }
+    }
+
+    enum Streamed {
+        case window(DecodedWindow)
+        case ended(decodedSeconds: Double)
+        case failed(MediaError)
+    }
+
+    /// A streaming worker's next message. Reading a window grants credit for one more, so the worker decodes
+    /// ahead by `windowCredit` windows and no further.
+    func nextStreamed() throws -> Streamed {
+        try guarded {
+            switch try receive(until: Date(timeIntervalSinceNow: limits.wallSeconds)) {
+            case .window(let layout):
+                let window = try WindowPayload.read(layout, from: windowMemory)
+                try channel.send(WorkerRequest.credit(1))
+                return .window(window)
+            case .ended(let seconds): return .ended(decodedSeconds: seconds)
+            case .failed(let error) where Self.ranOutOfMemory(error):
+                throw failure(after: "\(error)", reason: .memoryLimit)
+            case .failed(let error): return .failed(error)
+            default: throw ProtocolViolation.unexpected("a message other than a window, ended or failed")
+            }
+        }
+    }
+
+    /// The recording into the clip memory, a spooled file a block at a time (it is never whole in our memory).
+    private func copyIntoClipMemory(_ source: MediaSource) throws {
+        switch source {
+        case .bytes(let bytes):
+            try bytes.withUnsafeBytes { try clipMemory.write($0, at: 0) }
+        case .file(let file):
+            var block = [UInt8](repeating: 0, count: 1 << 20)
+            var offset = 0
+            while offset < file.size {
+                let count = block.withUnsafeMutableBytes { file.read(into: $0, at: offset) }
+                guard count > 0 else {
+                    throw SystemCallError(call: "pread (upload file ends at \(offset) of \(file.size) bytes)", errno: EIO,
+                                          function: #function)
+                }
+                try block.withUnsafeBytes { try clipMemory.write(UnsafeRawBufferPointer(rebasing: $0[..<count]), at: offset) }
+                offset += count
+            }
+        }
+    }
+
+    /// Runs one exchange with the worker; whatever breaks it becomes a `WorkerFailure`, the worker killed.
+    private func guarded<T>(_ exchange: () throws -> T) throws -> T {
+        do {
+            return try exchange()
         } catch let failure as WorkerFailure {
             throw failure
         } catch let error where error is ProtocolViolation || error is DecodingError {

@@ -11,9 +11,20 @@ import Media
 /// The parent grants credit only for windows still to come, so none is left over when the clip ends, and the
 /// worker never holds more than `credit` windows in shared memory: a long recording streams through bounded
 /// memory once the decoder yields windows as it goes.
+///
+/// A streamed recording (decoded window by window, its length unknown until it ends) goes differently:
+///
+///     parent: stream(job)            the recording's bytes are in the clip memory
+///     worker: opened                 or failed(error), the recording refused before any window
+///     worker: window(layout)         as credit allows; the parent grants one credit per window it reads
+///     worker: ended(seconds)         or failed(error) after some windows
+///
+/// A streaming worker serves that one recording and is then ended (as is one whose reader went away): its
+/// length is not known ahead, so credit granted for windows that never came would be left in the channel.
 enum WorkerRequest: Codable {
     case decode(DecodeJob)
     case credit(Int)
+    case stream(DecodeJob)
 }
 
 struct DecodeJob: Codable {
@@ -23,7 +34,7 @@ struct DecodeJob: Codable {
     var clipBytes: Int
     /// Windows the worker may send before waiting for credit; also the number of slots in the window memory.
     var credit: Int
-    /// CPU time this clip may take (RLIMIT_CPU, reset per clip).
+    /// CPU time this clip may take (RLIMIT_CPU, reset per clip; for a stream, per window).
     var cpuSeconds: Int
 }
 
@@ -31,6 +42,8 @@ enum WorkerReply: Codable {
     case decoded(ClipSummary)
     case failed(MediaError)
     case window(WindowPayload.Layout)
+    case opened
+    case ended(decodedSeconds: Double)
 }
 
 struct ClipSummary: Codable, Equatable {

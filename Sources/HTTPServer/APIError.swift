@@ -74,6 +74,9 @@ public struct APIError: Error, Equatable {
         case .invalidInput: self.init(status: 400, code: "invalid_input", message: message)
         case .queueFull(let after):
             self.init(status: 503, code: "overloaded", message: message, headers: ["Retry-After": "\(after)"])
+        case .cancelled: self.init(status: 503, code: "cancelled", message: message)
+        case .tooManyStreams(_, let after):
+            self.init(status: 503, code: "too_many_streams", message: message, headers: ["Retry-After": "\(after)"])
         case .deadlineExceeded(let after):
             self.init(status: 503, code: "deadline_exceeded", message: message, headers: ["Retry-After": "\(after)"])
         case .notReady(let reason):

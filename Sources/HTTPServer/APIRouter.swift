@@ -10,6 +10,8 @@ public final class APIRouter: HTTPHandler {
     private let models: ModelRepository
     private let exposition: MetricsExposition
     private let maxBodyBytes: Int
+    /// The body limit of `?stream=true` requests: larger, and spooled to a file past a size.
+    private let streamBodyLimit: BodyLimit
     private let authentication: Authentication?
     private let cors: CORSPolicy?
     private let logger: Logger
@@ -28,12 +30,14 @@ public final class APIRouter: HTTPHandler {
     }
 
     public init(lifecycle: Lifecycle, models: ModelRepository, exposition: MetricsExposition, maxBodyBytes: Int,
-                authentication: Authentication? = nil, cors: CORSPolicy? = nil, logger: Logger,
+                streamBodyLimit: BodyLimit? = nil, authentication: Authentication? = nil, cors: CORSPolicy? = nil,
+                logger: Logger,
                 metricsFactory: MetricsFactory) {
         self.lifecycle = lifecycle
         self.models = models
         self.exposition = exposition
         self.maxBodyBytes = maxBodyBytes
+        self.streamBodyLimit = streamBodyLimit ?? BodyLimit(maxBytes: maxBodyBytes)
         self.authentication = authentication
         self.cors = cors
         self.logger = logger
@@ -62,7 +66,8 @@ public final class APIRouter: HTTPHandler {
                 if chunked { return nil }
                 throw APIError.lengthRequired
             }
-            if length > maxBodyBytes { throw APIError.payloadTooLarge(limit: maxBodyBytes) }
+            let limit = bodyLimit(head)?.maxBytes ?? maxBodyBytes
+            if length > limit { throw APIError.payloadTooLarge(limit: limit) }
             // An OIP body is JSON with any binary tensors after it, whatever its Content-Type says.
             if !V2Route.owns(head.path), !ClipBody.isAccepted(contentType: head.headers["Content-Type"]) {
                 throw APIError.unsupportedMediaType(head.headers["Content-Type"])
@@ -74,8 +79,22 @@ public final class APIRouter: HTTPHandler {
     }
 
     public func bodyTooLarge(_ head: HTTPRequestHead) -> HTTPResponse {
-        finish(errorResponse(APIError.payloadTooLarge(limit: maxBodyBytes), path: head.path), head: head,
+        finish(errorResponse(APIError.payloadTooLarge(limit: bodyLimit(head)?.maxBytes ?? maxBodyBytes), path: head.path), head: head,
                requestID: Self.requestID(head), start: Date())
+    }
+
+    public func bodyLimit(_ head: HTTPRequestHead) -> BodyLimit? {
+        Self.isStream(head.query) ? streamBodyLimit : nil
+    }
+
+    public func spoolFailed(_ head: HTTPRequestHead, _ error: Error) -> HTTPResponse {
+        finish(errorResponse(APIError.internalError("\(error)"), path: head.path), head: head,
+               requestID: Self.requestID(head), start: Date())
+    }
+
+    /// `?stream=true`; anything else that is not plainly false is refused later by the query reader.
+    private static func isStream(_ query: [String: String]) -> Bool {
+        (try? QueryReader(query: query).bool("stream")) ?? false
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPReply {
@@ -104,8 +123,11 @@ public final class APIRouter: HTTPHandler {
                                    requestID, start))
             case .classify, .embed:
                 // Readiness is checked (and refusals counted) by the service itself once it exists.
-                metrics.uploaded(bytes: request.body.count)
+                metrics.uploaded(bytes: request.spooled?.size ?? request.body.count)
                 let service = try service(for: request)
+                if try QueryReader(query: request.query).bool("stream") {
+                    return streamReply(request, requestID: requestID, start: start, service: service)
+                }
                 let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
                 return .later { [self] respond in
                     endpoint.run { result in
@@ -120,6 +142,31 @@ public final class APIRouter: HTTPHandler {
             }
         } catch {
             return .now(finish(errorResponse(error, path: request.path), request, requestID, start))
+        }
+    }
+
+    /// A streamed answer: an ordinary response until the first window, then NDJSON lines.
+    private func streamReply(_ request: HTTPRequest, requestID: String, start: Date, service: ClipService) -> HTTPReply {
+        let endpoint: NDJSONStreamEndpoint
+        do {
+            endpoint = try NDJSONStreamEndpoint(request: request, requestID: requestID, service: service)
+        } catch {
+            return .now(finish(errorResponse(error, path: request.path), request, requestID, start))
+        }
+        return .later { [self] respond in
+            endpoint.run { outcome in
+                switch outcome {
+                case .success(let body):
+                    var headers = HTTPHeaders()
+                    headers.add("Content-Type", "application/x-ndjson")
+                    // nginx buffers responses unless told otherwise; each line must reach the client as it is made.
+                    headers.add("X-Accel-Buffering", "no")
+                    headers.add("Cache-Control", "no-cache")
+                    respond(self.finish(HTTPResponse(status: 200, headers: headers, stream: body), request, requestID, start))
+                case .failure(let error):
+                    respond(self.finish(self.errorResponse(error, path: request.path), request, requestID, start))
+                }
+            }
         }
     }
 

@@ -8,6 +8,11 @@ enum ClipBody {
             || type == "multipart/form-data"
     }
 
+    /// The body is the clip itself, not a form around it.
+    static func isRaw(contentType: String?) -> Bool {
+        isAccepted(contentType: contentType) && mediaType(contentType) != "multipart/form-data"
+    }
+
     /// The raw clip: the body itself, or the `file` part of a multipart form.
     static func clipBytes(body: [UInt8], contentType: String?) throws -> [UInt8] {
         guard isAccepted(contentType: contentType), let contentType else {

@@ -1,3 +1,5 @@
+import Media
+
 /// Header names compared case-insensitively, as HTTP says; insertion order kept for responses.
 public struct HTTPHeaders: Sendable, Sequence {
     private var fields: [(name: String, value: String)] = []
@@ -25,6 +27,8 @@ public struct HTTPRequestHead: Sendable {
     public var method: String
     public var path: String
     public var headers: HTTPHeaders
+    /// Query arguments, already percent-decoded by libmicrohttpd; the first value wins for a repeated key.
+    public var query: [String: String] = [:]
 
     /// The declared body length, if the client sent one.
     public var contentLength: Int? { headers["Content-Length"].flatMap { Int($0) } }
@@ -35,6 +39,8 @@ public struct HTTPRequest: Sendable {
     /// Query arguments, already percent-decoded by libmicrohttpd; the first value wins for a repeated key.
     public var query: [String: String]
     public var body: [UInt8]
+    /// A body larger than its `BodyLimit.spoolAboveBytes` went to an unlinked temporary file instead of `body`.
+    public var spooled: MediaFile?
 
     public var method: String { head.method }
     public var path: String { head.path }
@@ -45,11 +51,25 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// A body written while it is sent (chunked); `body` is then unused.
+    public var stream: ResponseStream?
 
-    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], stream: ResponseStream? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.stream = stream
+    }
+}
+
+/// How much body a request may send, and from what size it goes to a temporary file rather than memory.
+public struct BodyLimit: Sendable {
+    public var maxBytes: Int
+    public var spoolAboveBytes: Int?
+
+    public init(maxBytes: Int, spoolAboveBytes: Int? = nil) {
+        self.maxBytes = maxBytes
+        self.spoolAboveBytes = spoolAboveBytes
     }
 }
 
@@ -72,4 +92,16 @@ public protocol HTTPHandler: Sendable {
     /// The body went past the configured cap while streaming in; the rest was discarded.
     func bodyTooLarge(_ head: HTTPRequestHead) -> HTTPResponse
     func handle(_ request: HTTPRequest) -> HTTPReply
+    /// This request's body cap and spooling; nil for the server's `maxBodyBytes`, kept in memory.
+    func bodyLimit(_ head: HTTPRequestHead) -> BodyLimit?
+    /// The body could not be spooled (temporary directory full or missing).
+    func spoolFailed(_ head: HTTPRequestHead, _ error: Error) -> HTTPResponse
+}
+
+extension HTTPHandler {
+    public func bodyLimit(_ head: HTTPRequestHead) -> BodyLimit? { nil }
+
+    public func spoolFailed(_ head: HTTPRequestHead, _ error: Error) -> HTTPResponse {
+        HTTPResponse(status: 500, body: Array("could not store the upload: \(error)\n".utf8))
+    }
 }

@@ -1,6 +1,7 @@
 import CLinux
 import CMicroHTTPD
 import Foundation
+import Media
 
 /// libmicrohttpd behind one small Swift type. This file is the only one that touches MHD's C API and its
 /// unsafe pointers; everything above it sees `HTTPRequest`/`HTTPResponse` values.
@@ -10,6 +11,9 @@ import Foundation
 /// the response is queued when MHD calls back after `MHD_resume_connection`. MHD does not look at a suspended
 /// connection's socket, so one more thread (`HangupWatch`) watches those sockets and tells the handler when a
 /// client closes its connection while it waits.
+///
+/// A response with a `ResponseStream` is sent chunked from a content-reader callback, which suspends the
+/// connection whenever nothing is written yet; the next write resumes it. A body over its `BodyLimit.spoolAboveBytes` goes to a `SpooledBody`.
 public final class MHDServer: @unchecked Sendable {
     public struct Limits: Sendable {
         public var threads: Int
@@ -84,6 +88,8 @@ public final class MHDServer: @unchecked Sendable {
         var watchedSocket: Int32?
         var clientGone: HTTPReply.ClientGone?
     }
+    /// Streamed responses not yet finished; shutdown cuts them off, since a parked one would also stop MHD.
+    private var streams: [ObjectIdentifier: (stream: ResponseStream, head: HTTPRequestHead)] = [:]  // guarded by lock
     /// Requests between their first callback and MHD's "completed" notice (response sent or connection gone).
     private let active = NSCondition()
     private var activeRequests = 0  // guarded by active
@@ -153,16 +159,28 @@ public final class MHDServer: @unchecked Sendable {
     /// Shutdown after the drain timeout: answers every still-suspended request with `response(head)` so MHD
     /// can stop. Their late replies are dropped. Returns how many were cut off.
     public func answerSuspended(with response: (HTTPRequestHead) -> HTTPResponse) -> Int {
-        let waiting = lock.withLock {
+        let (waiting, streaming) = lock.withLock {
             defer { suspended.removeAll() }
             for entry in suspended.values { if let socket = entry.watchedSocket { hangups?.unwatch(socket) } }
-            return Array(suspended.values)
+            return (Array(suspended.values), Array(streams.values))
         }
         for entry in waiting {
             entry.exchange.phase = .ready(response(entry.exchange.head))
             MHD_resume_connection(OpaquePointer(bitPattern: entry.connection))
         }
-        return waiting.count
+        // A stream already sent its status: its last line says why it stops.
+        for (stream, head) in streaming where !stream.isClosed {
+            stream.abort(with: response(head).body + [UInt8(ascii: "\n")])
+        }
+        return waiting.count + streaming.count
+    }
+
+    fileprivate func streamStarted(_ stream: ResponseStream, head: HTTPRequestHead) {
+        lock.withLock { streams[ObjectIdentifier(stream)] = (stream, head) }
+    }
+
+    fileprivate func streamEnded(_ stream: ResponseStream) {
+        _ = lock.withLock { streams.removeValue(forKey: ObjectIdentifier(stream)) }
     }
 
     fileprivate func suspend(_ exchange: Exchange, connection: OpaquePointer?) {
@@ -267,21 +285,43 @@ private final class Exchange: @unchecked Sendable {
         case receiving
         /// The body went past the cap; the rest is read and dropped, then 413.
         case discarding
+        /// The body could not be written to its temporary file; the rest is read and dropped.
+        case spoolFailed(Error)
         case waiting
         case ready(HTTPResponse)
     }
 
     let head: HTTPRequestHead
     let query: [String: String]
+    let limit: BodyLimit
     var body: [UInt8] = []
     /// Its key in `MHDServer.suspended` while suspended; written under the server's lock.
     var suspension: UInt64 = 0
+    var spool: SpooledBody?
     private let lock = NSLock()
     private var phaseValue = Phase.receiving  // guarded by lock: written by a handler thread on `.later`
 
-    init(head: HTTPRequestHead, query: [String: String]) {
+    init(head: HTTPRequestHead, query: [String: String], limit: BodyLimit) {
         self.head = head
         self.query = query
+        self.limit = limit
+    }
+
+    var receivedBytes: Int { spool?.size ?? body.count }
+
+    /// Keeps one chunk: in memory, or in the spool file once the body passes the spooling size.
+    func append(_ chunk: UnsafeRawBufferPointer) throws {
+        if spool == nil, let threshold = limit.spoolAboveBytes, body.count + chunk.count > threshold {
+            let file = try SpooledBody()
+            try body.withUnsafeBytes { try file.append($0) }
+            body = []
+            spool = file
+        }
+        if let spool {
+            try spool.append(chunk)
+        } else {
+            body.append(contentsOf: chunk)
+        }
     }
 
     var phase: Phase {
@@ -305,10 +345,20 @@ private func values(_ connection: OpaquePointer?, _ kind: MHD_ValueKind) -> [(St
     return sink.pairs
 }
 
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer?) -> MHD_Result {
+private func queue(_ response: HTTPResponse, on connection: OpaquePointer?, server: MHDServer? = nil,
+                   head: HTTPRequestHead? = nil) -> MHD_Result {
     var body = response.body
-    let mhdResponse = body.withUnsafeMutableBytes { bytes in
-        MHD_create_response_from_buffer(bytes.count, bytes.baseAddress, .RESPMEM_MUST_COPY)
+    let mhdResponse: OpaquePointer?
+    if let stream = response.stream, let server, let head {
+        let streamed = StreamedResponse(stream: stream, connection: Int(bitPattern: connection), server: server)
+        let context = Unmanaged.passRetained(streamed).toOpaque()
+        mhdResponse = MHD_create_response_from_callback(sizeUnknown, streamBlockBytes, streamReader, context, streamFreed)
+        if mhdResponse == nil { Unmanaged<StreamedResponse>.fromOpaque(context).release() }
+        server.streamStarted(stream, head: head)
+    } else {
+        mhdResponse = body.withUnsafeMutableBytes { bytes in
+            MHD_create_response_from_buffer(bytes.count, bytes.baseAddress, .RESPMEM_MUST_COPY)
+        }
     }
     guard let mhdResponse else { return .NO }
     defer { MHD_destroy_response(mhdResponse) }
@@ -328,14 +378,17 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         for (key, value) in values(connection, .GET_ARGUMENT_KIND) where query[key] == nil { query[key] = value }
         let head = HTTPRequestHead(method: method.map { String(cString: $0) } ?? "",
                                    path: url.map { String(cString: $0) } ?? "/",
-                                   headers: HTTPHeaders(values(connection, .HEADER_KIND)))
-        let exchange = Exchange(head: head, query: query)
+                                   headers: HTTPHeaders(values(connection, .HEADER_KIND)), query: query)
+        let limit = server.handler.bodyLimit(head) ?? BodyLimit(maxBytes: server.limits.maxBodyBytes)
+        let exchange = Exchange(head: head, query: query, limit: limit)
         conCls.pointee = Unmanaged.passRetained(exchange).toOpaque()
         server.requestStarted()
         if let refusal = server.handler.preflight(head) {
             return queue(refusal, on: connection)
         }
-        if let length = head.contentLength { exchange.body.reserveCapacity(min(length, server.limits.maxBodyBytes)) }
+        if let length = head.contentLength {
+            exchange.body.reserveCapacity(min(length, limit.maxBytes, limit.spoolAboveBytes ?? .max))
+        }
         return .YES
     }
     let exchange = Unmanaged<Exchange>.fromOpaque(existing).takeUnretainedValue()
@@ -344,12 +397,17 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     if let uploadSize, uploadSize.pointee > 0 {
         let count = uploadSize.pointee
         if case .receiving = exchange.phase, let upload {
-            if exchange.body.count + count > server.limits.maxBodyBytes {
+            if exchange.receivedBytes + count > exchange.limit.maxBytes {
                 exchange.body = []
+                exchange.spool = nil
                 exchange.phase = .discarding
             } else {
-                upload.withMemoryRebound(to: UInt8.self, capacity: count) {
-                    exchange.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                do {
+                    try exchange.append(UnsafeRawBufferPointer(start: upload, count: count))
+                } catch {
+                    exchange.body = []
+                    exchange.spool = nil
+                    exchange.phase = .spoolFailed(error)
                 }
             }
         }
@@ -361,16 +419,25 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     switch exchange.phase {
     case .discarding:
         return queue(server.handler.bodyTooLarge(exchange.head), on: connection)
+    case .spoolFailed(let error):
+        return queue(server.handler.spoolFailed(exchange.head, error), on: connection)
     case .ready(let response):
-        return queue(response, on: connection)
+        return queue(response, on: connection, server: server, head: exchange.head)
     case .waiting:
         return .YES  // spurious wake-up before the response is set; MHD will call again after resume
     case .receiving:
-        let request = HTTPRequest(head: exchange.head, query: exchange.query, body: exchange.body)
+        let spooled: MediaFile?
+        do {
+            spooled = try exchange.spool?.file()
+        } catch {
+            return queue(server.handler.spoolFailed(exchange.head, error), on: connection)
+        }
+        let request = HTTPRequest(head: exchange.head, query: exchange.query, body: exchange.body, spooled: spooled)
         exchange.body = []
+        exchange.spool = nil
         switch server.handler.handle(request) {
         case .now(let response):
-            return queue(response, on: connection)
+            return queue(response, on: connection, server: server, head: exchange.head)
         case .later(let start):
             exchange.phase = .waiting
             server.suspend(exchange, connection: connection)
@@ -383,6 +450,11 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
 
 private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
     guard let conCls, let pointer = conCls.pointee else { return }
+    // A client that left while its stream waited for the first window is noticed only here: MHD never got
+    // the streamed response, so nothing else would tell its producer to stop.
+    if case .ready(let response) = Unmanaged<Exchange>.fromOpaque(pointer).takeUnretainedValue().phase {
+        response.stream?.connectionClosed()
+    }
     Unmanaged<Exchange>.fromOpaque(pointer).release()
     conCls.pointee = nil
     server(cls).requestEnded()
@@ -449,4 +521,45 @@ private final class HangupWatch: @unchecked Sendable {
         close(wakeup)
         close(epoll)
     }
+}
+
+/// A streamed response as MHD's content reader sees it: the stream, and the connection to suspend and resume.
+private final class StreamedResponse {
+    let stream: ResponseStream
+    let connection: Int
+    weak var server: MHDServer?
+
+    init(stream: ResponseStream, connection: Int, server: MHDServer) {
+        self.stream = stream
+        self.connection = connection
+        self.server = server
+    }
+}
+
+/// microhttpd.h's MHD_SIZE_UNKNOWN (chunked transfer) and the content reader's end codes, which are cast
+/// macros Swift does not import.
+private let sizeUnknown = UInt64.max
+private let contentReaderEndOfStream = -1
+/// How much MHD asks the reader for at a time; an NDJSON line is well under it.
+private let streamBlockBytes = 16 << 10
+
+private let streamReader: MHD_ContentReaderCallback = { cls, _, buffer, max in
+    let streamed = Unmanaged<StreamedResponse>.fromOpaque(cls!).takeUnretainedValue()
+    let connection = OpaquePointer(bitPattern: streamed.connection)
+    // Returning 0 without suspending would make MHD call again at once, a busy loop; suspended, the connection
+    // waits in no thread until the next write resumes it.
+    switch streamed.stream.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: max),
+                                park: { MHD_suspend_connection(connection) },
+                                wake: { MHD_resume_connection(connection) }) {
+    case .bytes(let count): return count
+    case .parked: return 0
+    case .end: return contentReaderEndOfStream
+    }
+}
+
+/// MHD drops the response once it is sent in full or its connection is gone.
+private let streamFreed: MHD_ContentReaderFreeCallback = { cls in
+    let streamed = Unmanaged<StreamedResponse>.fromOpaque(cls!).takeRetainedValue()
+    streamed.stream.connectionClosed()
+    streamed.server?.streamEnded(streamed.stream)
 }

@@ -46,6 +46,14 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var maxDurationSeconds = 600.0
     /// Video frame sets (windows x crops) one request may decode to, 4.8 MB of bytes each at 32 frames.
     public var maxVideoRows = 128
+    /// `?stream=true` (NDJSON, window by window, in bounded memory): recordings streamed at once, their upload
+    /// limit, the size past which an upload goes to an unlinked file in $TMPDIR rather than memory, and the
+    /// longest recording (which only bounds how long one request may take: an hour of audio is minutes of the
+    /// whole machine at ViT-Large).
+    public var maxStreams = 2
+    public var streamMaxBodyBytes = 2 * 1024 * 1024 * 1024
+    public var streamSpoolBytes = 16 * 1024 * 1024
+    public var streamMaxDurationSeconds = 4 * 3600.0
     /// OpenBLAS threads for the one inference thread's matrix products; unset keeps OpenBLAS's own choice
     /// (OPENBLAS_NUM_THREADS, else all cores). On a machine shared with other work, fewer can be faster.
     public var blasThreads: Int?
@@ -252,6 +260,10 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(hopSeconds.map { $0 > 0 } ?? true, "hop_seconds must be positive")
         try require(maxDurationSeconds > 0, "max_duration_seconds must be positive")
         try require(maxVideoRows >= 1, "max_video_rows must be at least 1")
+        try require(maxStreams >= 0, "max_streams must not be negative (0 turns streaming off)")
+        try require(streamMaxBodyBytes >= 1, "stream_max_body_bytes must be positive")
+        try require(streamSpoolBytes >= 0, "stream_spool_bytes must not be negative")
+        try require(streamMaxDurationSeconds > 0, "stream_max_duration_seconds must be positive")
         try require(blasThreads.map { $0 >= 1 } ?? true, "blas_threads must be at least 1")
         try require(apiKeyFile.map { !$0.isEmpty } ?? true, "api_key_file must not be empty (leave it unset for no keys)")
         try require((tlsCert == nil) == (tlsKey == nil), "tls_cert and tls_key go together: set both for HTTPS, or neither")
@@ -381,6 +393,10 @@ extension ServerConfig {
         field("hop_seconds", \.hopSeconds, "Window hop for long clips, s; unset = the model's clip length."),
         field("max_duration_seconds", \.maxDurationSeconds, "Longest accepted clip, s."),
         field("max_video_rows", \.maxVideoRows, "Video frame sets (windows x crops) one request may decode to."),
+        field("max_streams", \.maxStreams, "Recordings streamed (?stream=true) at once; more get 503."),
+        field("stream_max_body_bytes", \.streamMaxBodyBytes, "Largest upload of a streamed request, bytes."),
+        field("stream_spool_bytes", \.streamSpoolBytes, "A streamed upload larger than this goes to a temporary file, bytes."),
+        field("stream_max_duration_seconds", \.streamMaxDurationSeconds, "Longest recording a stream accepts, s."),
         field("blas_threads", \.blasThreads, "OpenBLAS threads for inference; unset = OpenBLAS's own choice."),
         field("precision", \.precision, "Encoder precision: fp32, or int8 / bf16 where the CPU runs them fast."),
         field("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical."),

@@ -14,9 +14,13 @@ final class FormatInput {
 
     /// Refuses too many streams before probing them, and `maxPixels` also bounds the decoders FFmpeg opens while
     /// probing, which would otherwise allocate whatever frame size a header declares.
-    init(bytes: [UInt8], limits: MediaLimits) throws(MediaError) {
+    convenience init(bytes: [UInt8], limits: MediaLimits) throws(MediaError) {
+        try self.init(source: .bytes(bytes), limits: limits)
+    }
+
+    init(source: MediaSource, limits: MediaLimits) throws(MediaError) {
         _ = FFmpegLogging.silenced
-        cursor = ByteCursor(bytes)
+        cursor = ByteCursor(source)
         let bufferSize: Int32 = 1 << 16
         guard let buffer = av_malloc(Int(bufferSize))?.assumingMemoryBound(to: UInt8.self),
               let io = avio_alloc_context(buffer, bufferSize, 0, Unmanaged.passUnretained(cursor).toOpaque(),

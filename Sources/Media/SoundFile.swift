@@ -10,6 +10,11 @@ final class SoundFile {
     /// (10 s 44.1 kHz stereo: WAV 8.7 vs 8.9 ms, FLAC 7.2 vs 8.7 ms). Ogg Vorbis is left to FFmpeg, which decoded
     /// it in 7.0 ms against libsndfile's 12.9 ms.
     static func handles(_ bytes: [UInt8]) -> Bool {
+        handles(.bytes(bytes))
+    }
+
+    static func handles(_ source: MediaSource) -> Bool {
+        let bytes = source.prefix(12)
         func starts(_ magic: String, at offset: Int = 0) -> Bool {
             let m = Array(magic.utf8)
             return bytes.count >= offset + m.count && bytes[offset..<offset + m.count].elementsEqual(m)
@@ -17,8 +22,12 @@ final class SoundFile {
         return (starts("RIFF") && starts("WAVE", at: 8)) || starts("fLaC")
     }
 
-    init(bytes: [UInt8]) throws(MediaError) {
-        cursor = ByteCursor(bytes)
+    convenience init(bytes: [UInt8]) throws(MediaError) {
+        try self.init(source: .bytes(bytes))
+    }
+
+    init(source: MediaSource) throws(MediaError) {
+        cursor = ByteCursor(source)
         var io = SF_VIRTUAL_IO(get_filelen: lengthCallback, seek: seekCallback, read: readCallback,
                                write: nil, tell: tellCallback)
         handle = sf_open_virtual(&io, Int32(SFM_READ), &info, Unmanaged.passUnretained(cursor).toOpaque())

@@ -58,8 +58,11 @@ final class Batcher: @unchecked Sendable {
     deinit { timer.cancel() }
 
     /// Queues `rows` of one request; `completion` gets every row's output in order, or why it was dropped.
-    /// Returns the job's id, for `withdraw`.
-    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, completion: @escaping Completion) -> UInt64 {
+    /// Returns the job's id, for `withdraw`. `admitted`: a window of a stream under way (see
+    /// `BatchingStateMachine.Job.admitted`).
+    @discardableResult
+    func submit(kind: InputKind, rows: [BatchRow], deadline: ServingInstant, admitted: Bool = false,
+                completion: @escaping Completion) -> UInt64 {
         let id = ids.withLock {
             lastID += 1
             return lastID
@@ -68,7 +71,7 @@ final class Batcher: @unchecked Sendable {
             let now = clock.now()
             pending[id] = Pending(rows: rows, outputs: Array(repeating: nil, count: rows.count), enqueuedAt: now,
                                   completion: completion)
-            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline), now: now))
+            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline, admitted: admitted), now: now))
         }
         return id
     }

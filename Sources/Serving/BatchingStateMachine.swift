@@ -40,13 +40,18 @@ public struct BatchingStateMachine: Sendable {
         public var kind: InputKind
         public var rows: Int
         public var deadline: ServingInstant
+        /// A window of a stream already under way: it is queued whatever the queue holds and never expires, since
+        /// refusing it would cut off an answer half sent. Its stream keeps at most a few such rows waiting, so
+        /// the queue stays bounded, and other requests' rows interleave with its windows.
+        public var admitted: Bool
 
-        public init(id: UInt64, kind: InputKind, rows: Int, deadline: ServingInstant) {
+        public init(id: UInt64, kind: InputKind, rows: Int, deadline: ServingInstant, admitted: Bool = false) {
             precondition(rows >= 1, "a job has at least one row")
             self.id = id
             self.kind = kind
             self.rows = rows
             self.deadline = deadline
+            self.admitted = admitted
         }
     }
 
@@ -137,6 +142,11 @@ public struct BatchingStateMachine: Sendable {
     public mutating func submit(_ job: Job, now: ServingInstant) -> [Action] {
         let wait = estimatedWaitSeconds(now: now)
         let retryAfter = rowSeconds.isEmpty ? nil : wait
+        if job.admitted {
+            queue.append(Waiting(job: job, enqueuedAt: now))
+            queuedRows += job.rows
+            return step(now: now)
+        }
         if queuedRows > 0 && queuedRows + job.rows > configuration.maxQueuedRows {
             return [.reject(jobID: job.id, retryAfterSeconds: retryAfter)]
         }
@@ -193,7 +203,7 @@ public struct BatchingStateMachine: Sendable {
         var actions: [Action] = []
         queue.removeAll { waiting in
             // A job that already has rows in a batch finishes; dropping half of it would waste that work.
-            guard waiting.nextRow == 0, waiting.job.deadline <= now else { return false }
+            guard waiting.nextRow == 0, !waiting.job.admitted, waiting.job.deadline <= now else { return false }
             actions.append(.expire(jobID: waiting.job.id))
             queuedRows -= waiting.remaining
             return true
@@ -233,7 +243,7 @@ public struct BatchingStateMachine: Sendable {
         if case .idle = worker, let head = queue.first {
             wake = head.enqueuedAt.adding(seconds: configuration.maxDelaySeconds)
         }
-        for waiting in queue where waiting.nextRow == 0 {
+        for waiting in queue where waiting.nextRow == 0 && !waiting.job.admitted {
             wake = min(wake ?? waiting.job.deadline, waiting.job.deadline)
         }
         return wake

@@ -1,4 +1,5 @@
 import AVMAE
+import Media
 
 /// One analysis window of a decoded clip, ready to become model rows.
 public struct DecodedWindow: Sendable {
@@ -47,4 +48,6 @@ public struct DecodedWindows: Sendable {
 /// is not an error here: it decodes to no windows, and the service answers which modalities were missing.
 public protocol ClipDecoding: Sendable {
     func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows
+    /// A long recording's sound, window by window, within the streaming limits (hours, not minutes).
+    func openStream(_ source: MediaSource) throws -> WindowSource
 }

@@ -21,13 +21,18 @@ public final class ClipService: Sendable {
         public var decodeConcurrency = 2
         public var maxPendingDecodes = 64
         public var retryAfterSeconds = 1
+        /// Recordings streamed at once; more are refused with 503.
+        public var maxStreams = 2
+        /// A stream's windows queued or running at once: its memory bound, and how far ahead of a newly arrived
+        /// request it can be.
+        public var streamWindowsInFlight = 2
 
         public init() {}
     }
 
     public let info: ModelInfo
     let backend: InferenceBackend
-    private let decoder: ClipDecoding
+    let decoder: ClipDecoding
     let configuration: Configuration
     let clock: ServingClock
     private let logger: Logger
@@ -39,6 +44,9 @@ public final class ClipService: Sendable {
     /// Fires each request's deadline; a request answered before then is gone and its timer does nothing.
     private let deadlines = DispatchQueue(label: "avmae.deadlines")
     let inFlight = DispatchGroup()
+    /// Streams' decode loops, each blocking its thread for the recording's length (see StreamingService.swift).
+    let streamQueue = DispatchQueue(label: "avmae.stream", attributes: .concurrent)
+    let streams: StreamRegistry
     let intake: Lifecycle
 
     /// `inferenceQueue` is the one thread that runs model calls; share it between the services of
@@ -54,6 +62,7 @@ public final class ClipService: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.intake = lifecycle
+        self.streams = StreamRegistry(limit: configuration.maxStreams)
         self.decodePool = DecodePool(concurrency: configuration.decodeConcurrency,
                                      maxPending: configuration.maxPendingDecodes)
         self.worker = InferenceWorker(backend: backend, queue: inferenceQueue, clock: clock, logger: logger)
@@ -146,6 +155,8 @@ public final class ClipService: Sendable {
     /// Returns whether everything finished in time.
     public func drain(timeout: Double) -> Bool {
         intake.move(to: .draining)
+        // An hour-long stream would outlast any drain timeout: it ends at its next window with an error line.
+        streams.cancelAll(.notReady(.draining))
         return retire(timeout: timeout)
     }
 

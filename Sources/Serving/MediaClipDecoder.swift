@@ -6,13 +6,16 @@ import Media
 /// (DecodeIsolation) uses the same policy and translation, so both paths answer alike.
 public struct MediaClipDecoder: ClipDecoding {
     public let limits: MediaLimits
+    /// For streamed recordings, decoded window by window: a longer duration and a larger upload.
+    public let streamLimits: MediaLimits
     private let decoder: MediaDecoder
     private let config: ModelConfig
     private let hopSeconds: Double?
 
-    public init(config: ModelConfig, limits: MediaLimits, hopSeconds: Double?) {
+    public init(config: ModelConfig, limits: MediaLimits, streamLimits: MediaLimits? = nil, hopSeconds: Double?) {
         self.decoder = MediaDecoder(limits: limits)
         self.limits = limits
+        self.streamLimits = streamLimits ?? limits
         self.config = config
         self.hopSeconds = hopSeconds
     }
@@ -32,6 +35,18 @@ public struct MediaClipDecoder: ClipDecoding {
             })
     }
 
+    public func openStream(_ source: MediaSource) throws -> WindowSource {
+        do {
+            return AudioWindowSource(try AudioWindowStream(source: source, policy: streamPolicy, limits: streamLimits,
+                                                           preferSndfile: decoder.preferSndfile))
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// A stream's windows: the sound only, one crop.
+    public var streamPolicy: ClipPolicy { policy(want: [.audio], crops: .one) }
+
     /// What to sample from a clip for this model and request.
     public func policy(want: Set<Modality>, crops: CropCount) -> ClipPolicy {
         ClipPolicy(
@@ -50,7 +65,7 @@ public struct MediaClipDecoder: ClipDecoding {
         throw translate(error)
     }
 
-    static func translate(_ error: MediaError) -> ServingError {
+    public static func translate(_ error: MediaError) -> ServingError {
         switch error {
         case .empty, .corrupt, .truncated, .noUsableStream, .tooManyStreams:
             return .undecodableClip(error.description)

@@ -16,6 +16,10 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     /// Raw tensors that do not fit the model (a branch it lacks, lengths that do not match the batch).
     case invalidInput(String)
     case queueFull(retryAfterSeconds: Int)
+    /// The reader of a stream went away; nobody sees this answer.
+    case cancelled(String)
+    /// As many long recordings as the server streams at once are streaming already.
+    case tooManyStreams(limit: Int, retryAfterSeconds: Int)
     case deadlineExceeded(retryAfterSeconds: Int)
     /// The client closed its connection before the answer; work not yet started was dropped.
     case clientGone
@@ -40,6 +44,9 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
             return "the request did not finish within its deadline (timeout_ms, at most request_timeout_seconds); "
                 + "retry in \(after) s, with a longer timeout_ms or a shorter clip"
         case .clientGone: return "the client closed the connection before the answer"
+        case .cancelled(let why): return "cancelled: \(why)"
+        case .tooManyStreams(let limit, let after):
+            return "\(limit) recordings are streaming already, the most this server runs at once (max_streams); retry in \(after) s"
         case .notReady(let reason): return "the model is not ready: \(reason.rawValue)"
         case .inferenceFailed(let why): return "inference failed: \(why)"
         }

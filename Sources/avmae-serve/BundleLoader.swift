@@ -13,9 +13,13 @@ enum BundleLoader {
         let model = try Model(bundle: source.directory, precision: config.precision)
         let limits = MediaLimits(maxBytes: config.maxBodyBytes, maxDurationSeconds: config.maxDurationSeconds,
                                  maxVideoRows: config.maxVideoRows)
+        var streamLimits = limits
+        streamLimits.maxBytes = config.streamMaxBodyBytes
+        streamLimits.maxDurationSeconds = config.streamMaxDurationSeconds
         let decoder: ClipDecoding = workers.map {
-            ProcessClipDecoder(pool: $0, config: model.config, limits: limits, hopSeconds: config.hopSeconds)
-        } ?? MediaClipDecoder(config: model.config, limits: limits, hopSeconds: config.hopSeconds)
+            ProcessClipDecoder(pool: $0, config: model.config, limits: limits, streamLimits: streamLimits,
+                               hopSeconds: config.hopSeconds)
+        } ?? MediaClipDecoder(config: model.config, limits: limits, streamLimits: streamLimits, hopSeconds: config.hopSeconds)
         return (ModelBackend(model: model, name: source.name, version: version), decoder)
     }
 }

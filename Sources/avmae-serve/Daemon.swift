@@ -37,6 +37,8 @@ final class Daemon: Sendable {
         self.models = ModelRepository(defaultModel: config.defaultModel)
         router = APIRouter(lifecycle: lifecycle, models: models, exposition: exposition,
                            maxBodyBytes: config.maxBodyBytes,
+                           streamBodyLimit: BodyLimit(maxBytes: config.streamMaxBodyBytes,
+                                                      spoolAboveBytes: config.streamSpoolBytes),
                            authentication: apiKeys.map { .init(keys: $0, exemptPaths: config.authExemptPaths.paths) },
                            cors: config.corsAllowedOrigins.origins.isEmpty
                                ? nil : CORSPolicy(allowedOrigins: config.corsAllowedOrigins.origins),
@@ -206,6 +208,7 @@ final class Daemon: Sendable {
         serving.decodeConcurrency = config.decodeThreads
         serving.maxPendingDecodes = config.maxPendingDecodes
         serving.retryAfterSeconds = config.retryAfterSeconds
+        serving.maxStreams = config.maxStreams
         let metrics = ServingMetrics(factory: metricsFactory, model: info.name)
         let service = ClipService(backend: backend, decoder: decoder, configuration: serving, lifecycle: lifecycle,
                                   inferenceQueue: inferenceQueue, logger: logger, metrics: metrics)

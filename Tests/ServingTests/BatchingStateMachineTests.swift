@@ -27,6 +27,21 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertTrue(m.isIdle)
     }
 
+    /// A stream's window is queued even when the queue is full and never expires; a short request that arrives
+    /// after it shares its batch, while an ordinary job is still refused by the full queue.
+    func testAdmittedStreamWindowsQueueAlwaysAndNeverExpire() {
+        var m = machine(maxBatch: 4, maxQueued: 2)
+        let window = Machine.Job(id: 3, kind: .audio, rows: 1, deadline: at(5), admitted: true)
+        XCTAssertEqual(m.submit(job(1, .video, rows: 2), now: at(0)), [.wake(at: at(10))])
+        XCTAssertEqual(m.submit(job(2), now: at(1)), [.reject(jobID: 2, retryAfterSeconds: nil)])
+        XCTAssertEqual(m.submit(window, now: at(1)), [.wake(at: at(10))], "queued past max_queue, no deadline wake-up")
+        XCTAssertEqual(m.tick(now: at(10)), [.run(.init(kind: .video, slices: [slice(1, 0..<2)]))])
+        XCTAssertEqual(m.submit(job(4), now: at(11)), [.wake(at: at(1000))])
+        // Long past the window's own deadline, it runs, together with the short job queued behind it.
+        XCTAssertEqual(m.batchCompleted(now: at(500), seconds: 0.01),
+                       [.run(.init(kind: .audio, slices: [slice(3, 0..<1), slice(4, 0..<1)]))])
+    }
+
     func testFullBatchRunsAtOnceWithoutWaiting() {
         var m = machine(maxBatch: 3)
         _ = m.submit(job(1), now: at(0))

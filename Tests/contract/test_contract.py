@@ -241,6 +241,22 @@ def test_versioned_model_paths_match_contract(spec, daemon):
         check(spec, "GET", path, status, headers, payload)
 
 
+@pytest.mark.parametrize("path", ["/v1/classify?stream=true&top_k=2", "/v1/embed?stream=true&encoding=base64"])
+def test_streamed_lines_match_contract(spec, daemon, path):
+    """?stream=true: application/x-ndjson, one StreamLine per window in order, then the summary."""
+    status, headers, payload = request(daemon, "POST", path, LONG, {"Content-Type": "audio/flac"})
+    assert status == 200, payload[:300]
+    check(spec, "POST", path.split("?")[0], status, headers, payload)
+    assert headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in payload.decode().splitlines()]
+    registry = Registry().with_resource("spec", Resource.from_contents(spec, default_specification=DRAFT4))
+    validator = OAS30Validator({"$ref": "spec#/components/schemas/StreamLine"}, registry=registry)
+    for line in lines:
+        validator.validate(line)
+    assert [line["window"] for line in lines[:-1]] == [0, 1, 2]  # 25 s: 0, 10 and the last 10 s from 15
+    assert lines[-1]["summary"]["windows_used"] == 3
+
+
 def test_overload_and_not_ready_answers_match_contract(spec):
     """503s: the queue full (max_queue=1, four-crop video clips) and not ready (the bundle is missing)."""
     with tempfile.TemporaryDirectory() as scratch:
