@@ -127,15 +127,7 @@ public final class Daemon: Sendable {
             "seconds": "\(Date().timeIntervalSince(start))",
         ])
         warm()
-        var serving = ClipService.Configuration()
-        serving.maxBatch = config.maxBatch
-        serving.maxDelaySeconds = config.maxDelayMs / 1000
-        serving.maxQueuedRows = config.maxQueue
-        serving.requestTimeoutSeconds = config.requestTimeoutSeconds
-        serving.decodeConcurrency = config.decodeThreads
-        serving.maxPendingDecodes = config.maxPendingDecodes
-        serving.retryAfterSeconds = config.retryAfterSeconds
-        let service = ClipService(backend: backend, decoder: decoder, configuration: serving, lifecycle: lifecycle,
+        let service = ClipService(backend: backend, decoder: decoder, configuration: config.serving, lifecycle: lifecycle,
                                   inferenceQueue: inferenceQueue, logger: logger, metrics: servingMetrics)
         let warmStart = Date()
         try service.warmUp()
