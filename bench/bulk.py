@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Offline bulk path against the server path on the same clips: files per second of `avmae-serve embed FOLDER`
+and of the same clips POSTed concurrently to a running `avmae-serve serve` (same bundle, same settings, so the
+same decoder, batcher and model), measured in the same run, interleaved (bulk, server, bulk, server, ...).
+
+  python3 bench/bulk.py --bin .build/release/avmae-serve [--clips 200] [--rounds 3]
+
+The clips are generated once with ffmpeg (not committed): 10 s MP4s, 320x240 H.264 (testsrc2, a different hue
+per clip) with an AAC track of a different tone per clip, the shape of an AudioSet/VGGSound clip.
+
+Numbers it prints, per round and as median [min-max]:
+  bulk         files/s of the run itself (the summary's files_per_second: first file to last line fsynced)
+  bulk+start   files/s over the whole process, model load and warm-up included
+  server       files/s from the first POST to the last answer, C concurrent keep-alive clients, daemon warm
+  ratio        bulk / server (median of the per-round ratios)
+"""
+import argparse
+import http.client
+import json
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from load import Daemon  # noqa: E402  (the same daemon start-up and readiness wait as the load test)
+
+
+def make_clips(folder, count):
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        path = os.path.join(folder, f"clip-{i:04d}.mp4")
+        if os.path.exists(path):
+            continue
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+             "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d=10,hue=h={7 * i % 360}",
+             "-f", "lavfi", "-i", f"sine=frequency={200 + 7 * i}:sample_rate=44100:duration=10",
+             "-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
+             "-c:a", "aac", "-b:a", "64k", path],
+            check=True)
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".mp4"))
+
+
+def run_bulk(binary, bundle, folder, settings):
+    output = tempfile.mkdtemp(prefix="avmae-bulk-out-")
+    args = [binary, "embed", folder, "--output", output, "--bundle", bundle, "--log-level", "warning"]
+    for key, value in settings.items():
+        args += ["--set", f"{key}={value}"]
+    start = time.perf_counter()
+    done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    shutil.rmtree(output, ignore_errors=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bulk run failed ({done.returncode}): {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout)
+    files = summary["ok"] + summary["failed"]
+    if summary["failed"]:
+        raise RuntimeError(f"bulk run had {summary['failed']} failures")
+    return summary["files_per_second"], files / wall
+
+
+def run_server(daemon, files, clients):
+    """Every file POSTed once to /v1/embed by `clients` threads with keep-alive connections."""
+    work = queue.Queue()
+    for path in files:
+        work.put(path)
+    failures = []
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=300)
+        while True:
+            try:
+                path = work.get_nowait()
+            except queue.Empty:
+                return
+            with open(path, "rb") as f:
+                body = f.read()
+            conn.request("POST", "/v1/embed", body=body, headers={"Content-Type": "video/mp4"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append((path, response.status))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"server answered {len(failures)} requests with errors, e.g. {failures[:3]}")
+    return len(files) / seconds
+
+
+def spread(values):
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", default=os.environ.get("AVMAE_SERVE_BIN", ".build/release/avmae-serve"))
+    parser.add_argument("--bundle", help="model bundle; default: a fresh demo bundle")
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--folder", default=os.path.join(tempfile.gettempdir(), "avmae-bulk-bench-clips"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients on the server path")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for both paths (e.g. max_batch=8)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    binary = os.path.abspath(args.bin)
+    settings = dict(item.split("=", 1) for item in args.set)
+    files = make_clips(args.folder, args.clips)[: args.clips]
+    scratch = tempfile.mkdtemp(prefix="avmae-bulk-bench-")
+    bundle = args.bundle
+    if bundle is None:
+        bundle = os.path.join(scratch, "bundle")
+        subprocess.run([binary, "demo-bundle", "--out", bundle, "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
+    # Bulk takes a folder; give it exactly the clips the server gets.
+    folder = os.path.join(scratch, "clips")
+    os.makedirs(folder)
+    for path in files:
+        os.symlink(path, os.path.join(folder, os.path.basename(path)))
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+
+    bulk, bulk_wall, server, ratios = [], [], [], []
+    try:
+        for round_ in range(args.rounds):
+            rate, wall_rate = run_bulk(binary, bundle, folder, settings)
+            daemon = Daemon(binary, bundle, settings)
+            try:
+                served = run_server(daemon, files, args.clients)
+            finally:
+                daemon.stop()
+            bulk.append(rate)
+            bulk_wall.append(wall_rate)
+            server.append(served)
+            ratios.append(rate / served)
+            if not args.json:
+                print(f"round {round_ + 1}: bulk {rate:.2f} files/s (with start-up {wall_rate:.2f}), "
+                      f"server {served:.2f} files/s, ratio {rate / served:.2f}", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    report = {"cpu": cpu, "clips": len(files), "rounds": args.rounds, "clients": args.clients, "settings": settings,
+              "bulk_files_per_second": bulk, "bulk_with_startup_files_per_second": bulk_wall,
+              "server_files_per_second": server, "ratio": ratios}
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return
+    print(f"CPU: {cpu}; {len(files)} clips (10 s, 320x240 H.264 + AAC); {args.clients} HTTP clients")
+    print(f"bulk        {spread(bulk)} files/s")
+    print(f"bulk+start  {spread(bulk_wall)} files/s")
+    print(f"server      {spread(server)} files/s")
+    print(f"ratio       {spread(ratios)} (bulk / server, per round)")
+
+
+if __name__ == "__main__":
+    main()
