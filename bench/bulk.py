@@ -3,10 +3,11 @@
 and of the same clips POSTed concurrently to a running `avmae-serve serve` (same bundle, same settings, so the
 same decoder, batcher and model), measured in the same run, interleaved (bulk, server, bulk, server, ...).
 
-  python3 bench/bulk.py --bin .build/release/avmae-serve [--clips 200] [--rounds 3]
+  python3 bench/bulk.py --bin .build/release/avmae-serve [--clips 200] [--rounds 3] [--clip-seconds 3]
 
-The clips are generated once with ffmpeg (not committed): 10 s MP4s, 320x240 H.264 (testsrc2, a different hue
-per clip) with an AAC track of a different tone per clip, the shape of an AudioSet/VGGSound clip.
+The clips are generated once with ffmpeg (not committed): MP4s of --clip-seconds (3; 10 is an AudioSet/VGGSound
+clip, and about 4x the decode cost) at --clip-size (160x120), H.264 (testsrc2, a different hue per clip) with an
+AAC track of a different tone per clip.
 
 Numbers it prints, per round and as median [min-max]:
   bulk         files/s of the run itself (the summary's files_per_second: first file to last line fsynced)
@@ -31,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from load import Daemon  # noqa: E402  (the same daemon start-up and readiness wait as the load test)
 
 
-def make_clips(folder, count):
+def make_clips(folder, count, seconds, size):
     os.makedirs(folder, exist_ok=True)
     for i in range(count):
         path = os.path.join(folder, f"clip-{i:04d}.mp4")
@@ -39,15 +40,15 @@ def make_clips(folder, count):
             continue
         subprocess.run(
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-             "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d=10,hue=h={7 * i % 360}",
-             "-f", "lavfi", "-i", f"sine=frequency={200 + 7 * i}:sample_rate=44100:duration=10",
-             "-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
+             "-f", "lavfi", "-i", f"testsrc2=s={size}:r=25:d={seconds},hue=h={7 * i % 360}",
+             "-f", "lavfi", "-i", f"sine=frequency={200 + 7 * i}:sample_rate=44100:duration={seconds}",
+             "-t", f"{seconds}", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
              "-c:a", "aac", "-b:a", "64k", path],
             check=True)
     return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".mp4"))
 
 
-def run_bulk(binary, bundle, folder, settings):
+def run_bulk(binary, bundle, linked, settings):
     output = tempfile.mkdtemp(prefix="avmae-bulk-out-")
     args = [binary, "embed", folder, "--output", output, "--bundle", bundle, "--log-level", "warning"]
     for key, value in settings.items():
@@ -108,7 +109,9 @@ def main():
     parser.add_argument("--bin", default=os.environ.get("AVMAE_SERVE_BIN", ".build/release/avmae-serve"))
     parser.add_argument("--bundle", help="model bundle; default: a fresh demo bundle")
     parser.add_argument("--clips", type=int, default=200)
-    parser.add_argument("--folder", default=os.path.join(tempfile.gettempdir(), "avmae-bulk-bench-clips"))
+    parser.add_argument("--clip-seconds", type=float, default=3)
+    parser.add_argument("--clip-size", default="160x120")
+    parser.add_argument("--folder", help="where the generated clips are kept between runs (default: under /tmp)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients on the server path")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -118,23 +121,25 @@ def main():
 
     binary = os.path.abspath(args.bin)
     settings = dict(item.split("=", 1) for item in args.set)
-    files = make_clips(args.folder, args.clips)[: args.clips]
+    folder = args.folder or os.path.join(tempfile.gettempdir(),
+                                         f"avmae-bulk-bench-clips-{args.clip_seconds:g}s-{args.clip_size}")
+    files = make_clips(folder, args.clips, args.clip_seconds, args.clip_size)[: args.clips]
     scratch = tempfile.mkdtemp(prefix="avmae-bulk-bench-")
     bundle = args.bundle
     if bundle is None:
         bundle = os.path.join(scratch, "bundle")
         subprocess.run([binary, "demo-bundle", "--out", bundle, "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
     # Bulk takes a folder; give it exactly the clips the server gets.
-    folder = os.path.join(scratch, "clips")
-    os.makedirs(folder)
+    linked = os.path.join(scratch, "clips")
+    os.makedirs(linked)
     for path in files:
-        os.symlink(path, os.path.join(folder, os.path.basename(path)))
+        os.symlink(path, os.path.join(linked, os.path.basename(path)))
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
 
     bulk, bulk_wall, server, ratios = [], [], [], []
     try:
         for round_ in range(args.rounds):
-            rate, wall_rate = run_bulk(binary, bundle, folder, settings)
+            rate, wall_rate = run_bulk(binary, bundle, linked, settings)
             daemon = Daemon(binary, bundle, settings)
             try:
                 served = run_server(daemon, files, args.clients)
@@ -150,13 +155,15 @@ def main():
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    report = {"cpu": cpu, "clips": len(files), "rounds": args.rounds, "clients": args.clients, "settings": settings,
+    report = {"cpu": cpu, "clips": len(files), "clip_seconds": args.clip_seconds, "clip_size": args.clip_size,
+              "rounds": args.rounds, "clients": args.clients, "settings": settings,
               "bulk_files_per_second": bulk, "bulk_with_startup_files_per_second": bulk_wall,
               "server_files_per_second": server, "ratio": ratios}
     if args.json:
         print(json.dumps(report, sort_keys=True))
         return
-    print(f"CPU: {cpu}; {len(files)} clips (10 s, 320x240 H.264 + AAC); {args.clients} HTTP clients")
+    print(f"CPU: {cpu}; {len(files)} clips ({args.clip_seconds:g} s, {args.clip_size} H.264 + AAC); "
+          f"{args.clients} HTTP clients")
     print(f"bulk        {spread(bulk)} files/s")
     print(f"bulk+start  {spread(bulk_wall)} files/s")
     print(f"server      {spread(server)} files/s")

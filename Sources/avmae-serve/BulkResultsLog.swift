@@ -24,8 +24,9 @@ final class BulkResultsLog: @unchecked Sendable {
     init(folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let url = folder.appendingPathComponent(Self.fileName)
-        if !FileManager.default.fileExists(atPath: url.path) {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: url.path),
+           !FileManager.default.createFile(atPath: url.path, contents: nil) {
+            throw ValidationError("cannot create \(url.path)")
         }
         handle = try FileHandle(forUpdating: url)
         guard flock(handle.fileDescriptor, LOCK_EX | LOCK_NB) == 0 else {

@@ -36,6 +36,20 @@ struct BulkRun {
     }
 
     func execute() throws {
+        let (config, logger) = try bootstrap()
+        let output = URL(fileURLWithPath: options.output)
+        let log = try BulkResultsLog(folder: output)
+        let job = job(output)
+        let (todo, planned) = try plan(log: log, job: job, output: output, logger: logger)
+        var summary = planned
+        if !todo.isEmpty {
+            try process(todo, job: job, log: log, config: config, logger: logger, summary: &summary)
+        }
+        try report(summary)
+    }
+
+    /// The configuration, checked; logging bootstrapped; the compute engine and its BLAS threads set up.
+    private func bootstrap() throws -> (ServerConfig, Logger) {
         let kernel = try KernelCheck.run()
         let config = try options.serverConfig()
         do { try ComputeEngine.checkAvailable(config.precision) } catch let error as ComputeError {
@@ -53,9 +67,12 @@ struct BulkRun {
         let compute = kernel.info(precision: config.precision)
         logger.info("compute", metadata: .init(uniqueKeysWithValues: compute.fields.map { ($0, .string($1)) }))
         if let warning = kernel.warning { logger.warning("slow BLAS kernel", metadata: ["reason": "\(warning)"]) }
+        return (config, logger)
+    }
 
-        let output = URL(fileURLWithPath: options.output)
-        let log = try BulkResultsLog(folder: output)
+    /// The files this run does: listed, in this shard, and not settled by an earlier run's line.
+    private func plan(log: BulkResultsLog, job: BulkJob, output: URL,
+                      logger: Logger) throws -> ([BulkInput], Summary) {
         if log.tornBytes > 0 {
             logger.warning("results.jsonl ended in a torn line (the last run was killed mid-write); cut it off",
                            metadata: ["bytes": "\(log.tornBytes)"])
@@ -64,22 +81,23 @@ struct BulkRun {
             logger.warning("results.jsonl has lines that are not results; their files are done again",
                            metadata: ["lines": "\(log.unreadableLines)"])
         }
-        let job = job(output)
         let listed = try BulkInputs.list(options.paths, output: options.output)
         let inShard = options.shard.map { shard in listed.filter { shard.contains($0.relativePath) } } ?? listed
         let todo = inShard.filter { input in
             !(log.earlier[input.relativePath]?.settles(input, arrayExists: job.arrayExists) ?? false)
         }
-        var summary = Summary(command: command, listed: listed.count, inShard: inShard.count,
+        let summary = Summary(command: command, listed: listed.count, inShard: inShard.count,
                               alreadyDone: inShard.count - todo.count,
                               results: output.appendingPathComponent(BulkResultsLog.fileName).path)
         logger.info("inputs", metadata: [
             "listed": "\(summary.listed)", "shard": "\(options.shard?.description ?? "all")",
             "in_shard": "\(summary.inShard)", "already_done": "\(summary.alreadyDone)", "to_do": "\(todo.count)",
         ])
-        if !todo.isEmpty {
-            try process(todo, job: job, log: log, config: config, logger: logger, summary: &summary)
-        }
+        return (todo, summary)
+    }
+
+    /// The JSON summary on stdout, one human line on stderr, and the exit status.
+    private func report(_ summary: Summary) throws {
         print(String(decoding: try Self.encoder.encode(summary), as: UTF8.self))
         fflush(stdout)
         FileHandle.standardError.write(Data("""
