@@ -48,7 +48,7 @@ def make_clips(folder, count, seconds, size):
     return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".mp4"))
 
 
-def run_bulk(binary, bundle, linked, settings):
+def run_bulk(binary, bundle, folder, settings):
     output = tempfile.mkdtemp(prefix="avmae-bulk-out-")
     args = [binary, "embed", folder, "--output", output, "--bundle", bundle, "--log-level", "warning"]
     for key, value in settings.items():
