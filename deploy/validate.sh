@@ -82,15 +82,22 @@ if ! "$venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE"
   step "installed $KUBERNETES_VALIDATE into $venv in $((SECONDS - start)) s"
 fi
-manifests=(deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/hpa.yaml)
+manifests=(deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/hpa.yaml deploy/k8s/bulk-job.yaml)
 for version in "${KUBERNETES_VERSIONS[@]}"; do
   "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" "${manifests[@]}" \
     || fail "Kubernetes $version schema rejects a manifest"
 done
+# The bulk Job is applied on its own (a serving deployment must not start a batch run), so it is the one
+# manifest kustomization.yaml leaves out.
 listed="$(sed -n 's/^  - //p' deploy/k8s/kustomization.yaml | sort)"
-present="$(cd deploy/k8s && ls *.yaml | grep -vx kustomization.yaml | sort)"
+present="$(cd deploy/k8s && ls *.yaml | grep -vx -e kustomization.yaml -e bulk-job.yaml | sort)"
 [ "$listed" = "$present" ] || fail "kustomization.yaml resources ($listed) differ from the manifests ($present)"
-step "Kubernetes schemas ${KUBERNETES_VERSIONS[*]} (strict): ${manifests[*]##*/} valid; kustomization lists them all"
+# The Job's N appears twice (completions and --shard=I/N); a mismatch would skip or repeat part of the dataset.
+completions="$(sed -n 's/^  completions: //p' deploy/k8s/bulk-job.yaml)"
+shards="$(sed -n 's|.*--shard=$(SHARD)/\([0-9]*\)$|\1|p' deploy/k8s/bulk-job.yaml)"
+[ -n "$completions" ] && [ "$completions" = "$shards" ] \
+  || fail "bulk-job.yaml: completions ($completions) and --shard=\$(SHARD)/N ($shards) must be the same N"
+step "Kubernetes schemas ${KUBERNETES_VERSIONS[*]} (strict): ${manifests[*]##*/} valid; kustomization lists all but bulk-job.yaml; bulk N=$completions"
 
 # --- nginx ---------------------------------------------------------------------------------------------
 nginx="$(command -v nginx || true)"

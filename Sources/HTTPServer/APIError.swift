@@ -60,8 +60,8 @@ public struct APIError: Error, Equatable {
         }
     }
 
-    /// The one place where domain errors become HTTP statuses.
-    init(_ error: ServingError) {
+    /// The one place where domain errors become HTTP statuses (and codes, which bulk runs report too).
+    public init(_ error: ServingError) {
         let message = error.description
         switch error {
         case .undecodableClip: self.init(status: 422, code: "undecodable_clip", message: message)

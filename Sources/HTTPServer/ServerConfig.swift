@@ -181,9 +181,14 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
 
     /// Builds the configuration from all layers and validates it. Unknown keys are errors in every layer; of the
     /// AVMAE_* variables, only those of this project's tools and Kubernetes' service links are let through
-    /// (`ignoredEnvironment` names them, for the start-up log).
-    public static func load(file: String?, environment: [String: String], flags: [String: String]) throws -> ServerConfig {
+    /// (`ignoredEnvironment` names them, for the start-up log). `defaults` replaces built-in defaults for a
+    /// command whose work differs from serving (bulk runs), below every layer the user sets.
+    public static func load(file: String?, environment: [String: String], flags: [String: String],
+                            defaults: [String: String] = [:]) throws -> ServerConfig {
         var config = ServerConfig()
+        for (key, value) in defaults.sorted(by: { $0.key < $1.key }) {
+            try config.set(key, value, source: "default")
+        }
         if let file {
             for (key, value) in try fileSettings(file).sorted(by: { $0.key < $1.key }) {
                 try config.set(key, value, source: "config file \(file)")

@@ -200,17 +200,8 @@ final class Daemon: Sendable {
             "seconds": "\(Date().timeIntervalSince(start))",
         ])
         warm()
-        var serving = ClipService.Configuration()
-        serving.maxBatch = config.maxBatch
-        serving.maxDelaySeconds = config.maxDelayMs / 1000
-        serving.maxQueuedRows = config.maxQueue
-        serving.requestTimeoutSeconds = config.requestTimeoutSeconds
-        serving.decodeConcurrency = config.decodeThreads
-        serving.maxPendingDecodes = config.maxPendingDecodes
-        serving.retryAfterSeconds = config.retryAfterSeconds
-        serving.maxStreams = config.maxStreams
         let metrics = ServingMetrics(factory: metricsFactory, model: info.name)
-        let service = ClipService(backend: backend, decoder: decoder, configuration: serving, lifecycle: lifecycle,
+        let service = ClipService(backend: backend, decoder: decoder, configuration: config.serving, lifecycle: lifecycle,
                                   inferenceQueue: inferenceQueue, logger: logger, metrics: metrics)
         let warmStart = Date()
         try service.warmUp()

@@ -73,7 +73,7 @@ struct Serve: ParsableCommand {
             logger.info("API keys required", metadata: ["keys": "\(apiKeys.count)",
                                                        "exempt_paths": "\(config.authExemptPaths)"])
         }
-        let workers = try decodeWorkers(config, logger: logger, metricsFactory: factory)
+        let workers = try BundleLoader.decodeWorkers(config, logger: logger, metricsFactory: factory)
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
                             loader: { try BundleLoader.load($0, version: $1, config: config, workers: workers) })
@@ -120,21 +120,6 @@ struct Serve: ParsableCommand {
             fflush(stdout)
             fflush(stderr)
             _exit(0)
-        }
-    }
-
-    /// The sandboxed decode workers, started before the model loads; nil with decode_isolation=none.
-    private func decodeWorkers(_ config: ServerConfig, logger: Logger,
-                               metricsFactory: MetricsFactory) throws -> DecodeWorkerPool? {
-        guard config.decodeIsolation == .process else { return nil }
-        var pool = DecodeWorkerPool.Configuration()
-        pool.workers = config.decodeWorkers
-        pool.memoryBytes = config.decodeWorkerMemoryMib << 20
-        pool.cpuSecondsPerClip = config.decodeWorkerCpuSeconds
-        do {
-            return try DecodeWorkerPool(configuration: pool, logger: logger, metricsFactory: metricsFactory)
-        } catch {
-            throw ValidationError("could not start the decode workers (decode_isolation=process): \(error)")
         }
     }
 

@@ -101,6 +101,20 @@ final class ServerConfigTests: XCTestCase {
         }
     }
 
+    /// A command's own defaults (the bulk runs') replace the built-in ones and lose to every layer the user sets.
+    func testCommandDefaultsSitBelowFileEnvironmentAndFlags() throws {
+        let config = try ServerConfig.load(
+            file: try file(#"{"decode_threads": 3}"#), environment: ["AVMAE_MAX_QUEUE": "5"], flags: ["bundle": "/b"],
+            defaults: ["decode_threads": "7", "max_queue": "1000", "request_timeout_seconds": "600"])
+        XCTAssertEqual(config.decodeThreads, 3)
+        XCTAssertEqual(config.maxQueue, 5)
+        XCTAssertEqual(config.requestTimeoutSeconds, 600)
+        XCTAssertEqual(config.serving.requestTimeoutSeconds, 600)
+        XCTAssertEqual(config.serving.maxQueuedRows, 5)
+        XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: [:], flags: ["bundle": "/b"],
+                                                   defaults: ["max_bach": "4"]))
+    }
+
     func testMistakesAreNamedWithTheirSource() throws {
         XCTAssertThrowsError(try ServerConfig.load(file: nil, environment: [:], flags: ["max_bach": "4"])) {
             XCTAssertEqual($0 as? ServerConfig.ConfigError, .unknownKey("max_bach", source: "flag"))

@@ -40,13 +40,18 @@ public enum NumpyArray {
     }
 
     public static func write(_ tensor: Tensor, to url: URL) throws {
+        try encode(tensor).write(to: url)
+    }
+
+    /// The .npy file's bytes (format 1.0, little-endian float32), for callers that write them their own way.
+    public static func encode(_ tensor: Tensor) -> Data {
         let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
         header += String(repeating: " ", count: (64 - (10 + header.count + 1) % 64) % 64) + "\n"
         var out = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
         out.append(Data(header.utf8))
         tensor.data.withUnsafeBytes { out.append(contentsOf: $0) }
-        try out.write(to: url)
+        return out
     }
 
     private static func field(_ header: String, _ key: String) -> String? {
