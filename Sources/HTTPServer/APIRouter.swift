@@ -83,6 +83,9 @@ public final class APIRouter: HTTPHandler {
                 headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 return .now(finish(HTTPResponse(status: 200, headers: headers, body: exposition.render()), request,
                                    requestID, start))
+            case .playground, .playgroundScript, .playgroundStyle:
+                let page = Playground.response(path: request.path) ?? errorResponse(APIError.notFound(request.path))
+                return .now(finish(page, request, requestID, start))
             case .models:
                 let service = try ready()
                 return .now(finish(json(200, ModelsResponse(models: [ModelDTO(service.info)])), request, requestID, start))
