@@ -17,6 +17,7 @@ packages=(
   openssl          # TLSTests make a self-signed certificate with it
   valgrind binutils  # MediaSweepTests and bench/media-sweep run a stripped copy of the decoder under memcheck
   systemd
+  chromium chromium-driver  # Tests/browser drives the playground page in headless Chromium
 )
 
 missing=()

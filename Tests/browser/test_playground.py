@@ -165,30 +165,38 @@ def test_page_asks_for_the_key_on_401(browser, scratch):
     try:
         browser.get(daemon.url + "/")
         dialog = browser.find_element(By.ID, "key-dialog")
+        reason = browser.find_element(By.ID, "key-reason")
+        use, cancel = (browser.find_element(By.CSS_SELECTOR, f"#key-dialog button[value={value}]")
+                       for value in ("use", "cancel"))
         wait(browser, dialog.is_displayed, seconds=30)
-        assert browser.find_element(By.ID, "key-reason").text == "This server wants an API key."
-        browser.find_element(By.ID, "api-key").send_keys("wrong-key")
-        browser.find_element(By.CSS_SELECTOR, "#key-dialog button[value=use]").click()
-        wait(browser, lambda: browser.find_element(By.ID, "key-reason").text == "That key was refused.", seconds=30)
-        assert dialog.is_displayed()
+        assert reason.text == "This server wants an API key."
+        cancel.click()
+        wait(browser, lambda: shown(browser, "error"), seconds=30)
+        assert "needs an API key" in browser.find_element(By.ID, "error").text
 
-        browser.find_element(By.ID, "api-key").send_keys(KEY)
-        browser.find_element(By.CSS_SELECTOR, "#key-dialog button[value=use]").click()
-        wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#model option"), seconds=30)
-        assert not dialog.is_displayed()
-        # The key lives in the script's memory, not in the page or the browser's storage.
-        assert browser.find_element(By.ID, "api-key").get_attribute("value") == ""
-        assert browser.execute_script("return localStorage.length + sessionStorage.length") == 0
-
+        # Choosing a clip tries again: the key is asked for again, a wrong one is refused, the right one works.
         clip = FIXTURES / "tone.wav"  # one window: no timeline
         browser.find_element(By.ID, "clip-file").send_keys(str(clip))
+        wait(browser, dialog.is_displayed, seconds=30)
+        browser.find_element(By.ID, "api-key").send_keys("wrong-key")
+        use.click()
+        wait(browser, lambda: reason.text == "That key was refused.", seconds=30)
+        assert dialog.is_displayed()
+        browser.find_element(By.ID, "api-key").send_keys(KEY)
+        use.click()
         wait(browser, lambda: shown(browser, "result") and browser.find_element(By.ID, "status").text == "")
+        assert not dialog.is_displayed() and not shown(browser, "error")
+        assert browser.find_element(By.ID, "model").text == "avmae-demo"
         expected = daemon.post("/v1/classify?top_k=5", clip, {"Authorization": f"Bearer {KEY}"})
         assert rendered_labels(browser) == [(label["name"], f"{label['score']:.3f}") for label in expected["labels"]]
         assert not shown(browser, "timeline-section")
 
-        # The two refused /v1/models calls are logged by Chromium as failed loads; nothing else may be.
+        # The key lives in the script's memory, not in the page or the browser's storage.
+        assert browser.find_element(By.ID, "api-key").get_attribute("value") == ""
+        assert browser.execute_script("return localStorage.length + sessionStorage.length") == 0
+
+        # The three refused /v1/models calls are logged by Chromium as failed loads; nothing else may be.
         errors = console_errors(browser)
-        assert len(errors) == 2 and all("/v1/models" in e and "401" in e for e in errors), errors
+        assert len(errors) == 3 and all("/v1/models" in e and "401" in e for e in errors), errors
     finally:
         daemon.stop()

@@ -28,10 +28,14 @@ const api = {
     }
   },
 
+  /** The JSON answer; an error answer (`{"error": {"code", "message"}}`) becomes an APIError. */
   async json(path, init) {
     const response = await this.call(path, init);
-    const body = await response.json();
-    if (!response.ok) throw new APIError(response.status, body.error?.code, body.error?.message);
+    const body = await response.json().catch(() => null);  // e.g. a proxy's HTML error page
+    if (!response.ok || body === null) {
+      throw new APIError(response.status, body?.error?.code ?? "not_json",
+                         body?.error?.message ?? "the answer is not the JSON the API sends");
+    }
     return body;
   },
 
@@ -87,6 +91,8 @@ const state = {
   /** The clip to classify: a File, or the Blob a recording made. */
   clip: null,
   recorder: null,
+  /** One action at a time: a clip dropped while another request runs is ignored. */
+  busy: false,
 };
 
 const selectedModel = () => state.models[$("model").selectedIndex];
@@ -107,6 +113,8 @@ function showError(error) {
 
 /** Runs one user action: the page is busy with `message` meanwhile, and a failure shows as an alert. */
 async function act(message, action) {
+  if (state.busy) return;
+  state.busy = true;
   setBusy(message);
   try {
     await action();
@@ -114,6 +122,8 @@ async function act(message, action) {
     for (const id of ["classify", "embed"]) $(id).disabled = state.clip === null;
   } catch (error) {
     showError(error);
+  } finally {
+    state.busy = false;
   }
 }
 
@@ -151,6 +161,7 @@ function showModel() {
   ];
   if (model.version) facts.push(`version ${model.version}`);
   if (model.state && model.state !== "ready") facts.push(`state: ${model.state}`);
+  if (model.error) facts.push(model.error);
   $("model-details").textContent = facts.join(" · ");
   $("placeholder-note").hidden = model.placeholder_labels !== true;
 }
@@ -215,6 +226,7 @@ function setUpRecording() {
 // ---- Results ------------------------------------------------------------------------------------------------
 
 async function classify() {
+  if (state.models.length === 0) await loadModels();  // the first try may have ended at the key prompt
   const topK = Math.max(1, Number($("top-k").value) || 5);
   const result = await api.classify(state.clip, selectedModel(), topK);
   showLabels(result.labels);
@@ -226,6 +238,7 @@ async function classify() {
 }
 
 async function downloadEmbeddings() {
+  if (state.models.length === 0) await loadModels();
   const result = await api.embed(state.clip, selectedModel());
   const file = new Blob([JSON.stringify(result, null, 1)], { type: "application/json" });
   const link = document.createElement("a");
@@ -265,7 +278,7 @@ function showRequest(result) {
     ["modalities", result.modalities.join(", ")],
     ["duration", `${result.duration_seconds.toFixed(2)} s in ${result.windows_used} window(s)`],
     ["aggregation", result.aggregation],
-    ["timings (ms)", `decode ${timings.decode} · queue ${timings.queue} · inference ${timings.inference} · total ${timings.total}`],
+    ["timings (ms)", ["decode", "queue", "inference", "total"].map((step) => `${step} ${timings[step]}`).join(" · ")],
   ];
   $("request-details").replaceChildren(...rows.filter(([, value]) => value !== undefined).flatMap(([term, value]) => {
     const dt = document.createElement("dt");
