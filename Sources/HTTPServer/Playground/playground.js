@@ -296,14 +296,16 @@ function showRequest(result) {
 class Timeline {
   static maxClasses = 8;
 
-  constructor(table) {
+  constructor(table, legend) {
     this.table = table;
+    this.legend = legend;
     this.reset();
   }
 
   reset() {
     this.windows = [];
     this.table.replaceChildren();
+    this.legend.textContent = "";
   }
 
   /** One window of the answer's `timeline`: {index, start_seconds, labels: [{id, name, score}]}. */
@@ -328,22 +330,32 @@ class Timeline {
     const head = document.createElement("tr");
     head.append(cell("th", "class", "col"));
     for (const clipWindow of this.windows) head.append(cell("th", `${clipWindow.start_seconds.toFixed(0)} s`, "col"));
-    const rows = this.classes().map((label) => {
-      const row = document.createElement("tr");
-      row.append(cell("th", label.name, "row"));
-      for (const clipWindow of this.windows) {
-        const score = clipWindow.labels.find((other) => other.id === label.id)?.score;
+    const classes = this.classes();
+    // (classes, windows): a class's score in each window, undefined where it is not among that window's labels
+    const scores = classes.map((label) =>
+      this.windows.map((clipWindow) => clipWindow.labels.find((other) => other.id === label.id)?.score));
+    // The colour spans the scores shown, lightest to darkest, so close scores still look different.
+    const shown = scores.flat().filter((score) => score !== undefined);
+    const low = Math.min(...shown);
+    const high = Math.max(...shown);
+    const shade = (score) => (high > low ? 0.15 + (0.85 * (score - low)) / (high - low) : 1);
+    const rows = classes.map((label, row) => {
+      const tr = document.createElement("tr");
+      tr.append(cell("th", label.name, "row"));
+      for (const score of scores[row]) {
         const td = cell("td", score === undefined ? "not in this window's top labels" : score.toFixed(3));
-        td.style.setProperty("--score", score ?? 0);
-        row.append(td);
+        td.style.setProperty("--shade", score === undefined ? 0 : shade(score));
+        tr.append(td);
       }
-      return row;
+      return tr;
     });
     this.table.replaceChildren(head, ...rows);
+    this.legend.textContent = shown.length ? `Lightest ${low.toFixed(3)}, darkest ${high.toFixed(3)}; ` +
+      "an empty cell is a class outside that window's top labels." : "";
   }
 }
 
-/** A table cell whose text is for screen readers and tooltips; the colour shows the score. */
+/** A table cell whose text is for screen readers and tooltips; the colour shows the score (--shade). */
 function cell(tag, text, scope) {
   const element = document.createElement(tag);
   if (scope) {
@@ -359,7 +371,7 @@ function cell(tag, text, scope) {
   return element;
 }
 
-const timeline = new Timeline($("timeline"));
+const timeline = new Timeline($("timeline"), $("timeline-legend"));
 
 // ---- Start --------------------------------------------------------------------------------------------------
 
