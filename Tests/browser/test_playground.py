@@ -134,8 +134,8 @@ def test_upload_shows_labels_timeline_and_embeddings(browser, scratch):
         assert rows and {row.find_element(By.TAG_NAME, "th").text for row in rows} <= window_names
         assert all(len(row.find_elements(By.TAG_NAME, "td")) == 3 for row in rows)
         # The colour spans the scores shown: the best cell is darkest, and the best class darker than the last.
-        shades = [[float(td.value_of_css_property("--shade")) for td in row.find_elements(By.TAG_NAME, "td")]
-                  for row in rows]
+        shades = browser.execute_script("""return [...document.querySelectorAll("#timeline tr")].slice(1).map(
+            (row) => [...row.cells].slice(1).map((td) => Number(getComputedStyle(td).getPropertyValue("--shade"))))""")
         assert max(map(max, shades)) == 1.0 and all(a > b for a, b in zip(shades[0], shades[-1])), shades
 
         details = browser.find_element(By.ID, "request-details").text
