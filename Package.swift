@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependency direction (DESIGN.md §2): avmae-serve -> HTTPServer -> Serving -> {AVMAE, Media} -> C libraries.
+// Dependency direction (ARCHITECTURE.md): avmae-serve -> HTTPServer -> Serving -> {AVMAE, Media} -> C libraries.
 let package = Package(
     name: "avmae-serve",
     platforms: [.macOS(.v14)],
@@ -31,8 +31,11 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // glibc's _GNU_SOURCE calls (memfd_create, pipe2, posix_spawn_file_actions_addclosefrom_np): declarations only.
         .systemLibrary(name: "CLinux"),
-        // GnuTLS (libmicrohttpd's TLS library) for one SHA-256 in DecodeIsolation's failure logs.
+        // GnuTLS (libmicrohttpd's TLS library) for SHA-256, wrapped once in Checksum.
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
+
+        // Checksum: SHA-256 over GnuTLS, for clip fingerprints and model versions.
+        .target(name: "Checksum", dependencies: ["CGnuTLS"]),
 
         // CCPU: cpuid/xgetbv and an FMA loop compiled per instruction set, which Swift cannot express.
         .target(name: "CCPU"),
@@ -74,16 +77,17 @@ let package = Package(
         .target(
             name: "DecodeIsolation",
             dependencies: [
-                "Serving", "Media", "CSeccomp", "CLinux", "CGnuTLS", "SystemIntegration",
+                "Serving", "Media", "CSeccomp", "CLinux", "Checksum", "SystemIntegration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
 
         .executableTarget(
             name: "avmae-serve",
             dependencies: [
-                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU", "DecodeIsolation",
+                "AVMAE", "Media", "Serving", "HTTPServer", "SystemIntegration", "CCPU", "DecodeIsolation", "Checksum",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

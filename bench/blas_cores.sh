@@ -17,7 +17,7 @@ trap 'rm -f "$results"' EXIT
 for ((r = 1; r <= rounds; r++)); do
     for core in "${cores[@]}"; do
         # AVMAE_ALLOW_SLOW_BLAS: a forced core below the CPU's best is refused otherwise.
-        OPENBLAS_CORETYPE="$core" AVMAE_ALLOW_SLOW_BLAS=1 "$bin" bench --json --layers 2 --runs 3 --threads "${THREADS:-2}" \
+        OPENBLAS_CORETYPE="$core" AVMAE_ALLOW_SLOW_BLAS=1 "$bin" bench --json --layers 2 --runs 3 --blas-threads "${THREADS:-2}" \
             --cases audio1 --cases video1 2>/dev/null >> "$results"
         echo "round $r $core done" >&2
     done

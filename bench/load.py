@@ -120,8 +120,9 @@ def batch_stats(daemon):
              "avmae_inference_duration_seconds_count")
     for line in text.splitlines():
         for name in names:
-            if line.startswith(name + " "):
-                values[name] = float(line.split()[1])
+            # Summed over the `model` label.
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                values[name] = values.get(name, 0) + float(line.rsplit(" ", 1)[1])
     batches = values.get("avmae_batch_size_count", 0) or float("nan")
     return (values.get("avmae_batch_size_sum", 0) / batches,
             values.get("avmae_inference_duration_seconds_sum", 0) * 1e3 / batches)

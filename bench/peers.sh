@@ -31,7 +31,7 @@ for tokens in ${TOKENS:-496 1568}; do
             variant=plain; [ "$precision" = int8 ] && variant=int8
             ort="$("$venv/bin/python" bench/peers/peer_vit_ort.py --variant "$variant" --threads "$threads" --tokens "$tokens" --runs 1 --warmup 1)"
             echo "ort $tokens $precision $ort" | tee -a "$results"
-            ours="$("$bin" bench --json --threads "$threads" --runs 1 --cases "$case_name" --precision "$precision" 2>/dev/null)"
+            ours="$("$bin" bench --json --blas-threads "$threads" --runs 1 --cases "$case_name" --precision "$precision" 2>/dev/null)"
             echo "ours $tokens $precision $ours" | tee -a "$results"
         done
     done

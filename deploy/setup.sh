@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages avmae-serve needs and builds the release binary.
 # Idempotent; run as root (or with sudo available) on a machine that already has Swift 6 on PATH.
+# --packages-only installs the packages and stops (the container image's builder stage builds by itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+packages_only=false
+[ "${1:-}" = --packages-only ] && packages_only=true
 
 packages=(
   pkg-config
@@ -31,6 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+$packages_only && exit 0
 
 swift build -c release --product avmae-serve
 bin="$(swift build -c release --show-bin-path)/avmae-serve"

@@ -8,6 +8,8 @@
 #   4. Kubernetes manifests against the API schemas (kubernetes-validate, strict) for the oldest supported
 #      version (1.30: preStop sleep) and the newest bundled one, and kustomization.yaml lists every manifest
 #   5. nginx -t on the upstream example
+#   6. the container image agrees with the Kubernetes Deployment (tag, user, port, bundle), and every Debian
+#      library the built binary links is in deploy/container/runtime-packages.txt
 #
 # Python tools go in .venv-deploy (gitignored, reused across runs). nginx: the system one if installed,
 # else the Debian package unpacked into .venv-deploy (nothing installed, no service started).
@@ -42,7 +44,7 @@ output="$(verify "$work/avmae-serve.service" "$work/avmae-serve.socket")"
 [ -n "$(verify "$work/broken.service")" ] || fail "systemd-analyze verify did not flag a misspelt value"
 step "systemd-analyze verify: avmae-serve.service, avmae-serve.socket clean ($(systemd-analyze --version | head -1))"
 
-required=(Type=notify ExecReload= WatchdogSec= DynamicUser=yes ProtectSystem=strict ProtectHome=yes
+required=(Type=notify ExecReload= WatchdogSec= KillMode=mixed DynamicUser=yes ProtectSystem=strict ProtectHome=yes
           PrivateTmp=yes NoNewPrivileges=yes "CapabilityBoundingSet=$" RestrictAddressFamilies=
           SystemCallFilter=@system-service MemoryMax= LimitNOFILE= StateDirectory=avmae-serve EnvironmentFile=)
 for setting in "${required[@]}"; do
@@ -120,5 +122,41 @@ EOF
 grep -q "client_max_body_size 64m;" deploy/nginx/avmae-serve.conf \
   || fail "nginx client_max_body_size must equal the daemon's max_body_bytes default (64 MiB)"
 step "nginx -t: deploy/nginx/avmae-serve.conf ok ($("$nginx" -v 2>&1))"
+
+# --- container image -----------------------------------------------------------------------------------
+containerfile=deploy/container/Containerfile
+deployment=deploy/k8s/deployment.yaml
+image="$(sed -n 's/^ *image: //p' "$deployment")"
+grep -q -- "-t $image " "$containerfile" || fail "$containerfile does not build $image, the image $deployment runs"
+user="$(sed -n 's/^USER //p' "$containerfile")"
+[ "$user" = "$(sed -n 's/^ *runAsUser: //p' "$deployment"):$(sed -n 's/^ *runAsGroup: //p' "$deployment")" ] \
+  || fail "$containerfile USER $user differs from the Deployment's runAsUser:runAsGroup"
+grep -q "^EXPOSE $(sed -n 's/^ *containerPort: //p' "$deployment")$" "$containerfile" \
+  || fail "$containerfile EXPOSE differs from the Deployment's containerPort"
+bundle="$(grep -A1 'name: AVMAE_BUNDLE' "$deployment" | sed -n 's/^ *value: //p')"
+grep -q "^ENV AVMAE_BUNDLE=$bundle$" "$containerfile" || fail "$containerfile's AVMAE_BUNDLE is not the Deployment's $bundle"
+# The libraries the binary links, as this machine resolves them: each Debian one must come from a listed
+# package (the Swift runtime is linked in by the image's --static-swift-stdlib build, or comes from the
+# toolchain in a plain build; libc6 and libgcc-s1 are in every Debian image).
+if [ -x "$binary" ] && [ "$binary" != /bin/true ]; then
+  listed_packages=" $(sed 's/#.*//' deploy/container/runtime-packages.txt | xargs) libc6 libgcc-s1 "
+  for library in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    path="$(ldd "$binary" | awk -v l="$library" '$1 == l {print $3}')"
+    [[ "$library" != ld-linux* ]] || continue  # the dynamic loader, libc6's
+    [ -n "$path" ] || fail "$library, linked by the binary, is not installed"
+    real="$(readlink -f "$path")"
+    # dpkg knows a file by the path its package ships (/lib or /usr/lib: merged /usr makes both the same).
+    package="$({ dpkg -S "$real" 2>/dev/null || dpkg -S "${real/#\/usr\/lib\//\/lib\/}" 2>/dev/null; } | cut -d: -f1 | head -1 || true)"
+    if [ -z "$package" ]; then
+      [[ "$real" != /usr/lib/* ]] || fail "$library ($real), linked by the binary, belongs to no Debian package"
+      continue  # the Swift toolchain's runtime, in a build without --static-swift-stdlib
+    fi
+    [[ "$listed_packages" == *" $package "* ]] \
+      || fail "$library (package $package) is linked by the binary but missing from deploy/container/runtime-packages.txt"
+  done
+  step "container: $image agrees with the Deployment; runtime-packages.txt covers every Debian library the binary links"
+else
+  step "container: $image agrees with the Deployment (no built binary: library coverage not checked)"
+fi
 
 echo "validate: all deploy checks passed"

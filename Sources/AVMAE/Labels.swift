@@ -11,6 +11,11 @@ public struct Label: Sendable, Equatable {
         self.mid = mid
         self.name = name
     }
+
+    /// The ids the demo bundle (`/demo/N`) and the converter's --placeholder-labels (`placeholder/N`) write.
+    public static func isPlaceholder(_ label: Label) -> Bool {
+        label.mid.hasPrefix("/demo/") || label.mid.hasPrefix("placeholder/")
+    }
 }
 
 /// labels.csv: a header `index,mid,display_name`, then one row per class in index order. Names may be quoted

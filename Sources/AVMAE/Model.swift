@@ -47,11 +47,10 @@ public final class Model: @unchecked Sendable {
     }
 
     public convenience init(config: ModelConfig, weights: SafeTensorsFile, labels: [Label], precision: Precision = .fp32) throws {
-        try self.init(config: config, store: WeightStore(file: weights, preparer: WeightPreparer(precision: precision)), labels: labels)
-        // Preparing read every kernel; the copies made (q/k/v joined, oneDNN's int8/bf16) are all the encoder
-        // reads of those, so the mapped pages need not stay resident. Whatever is still read from the mapping
-        // (fp32 kernels, norms, stems) faults back in on the warm-up.
-        weights.releaseResidentPages()
+        let store = WeightStore(file: weights, preparer: try WeightPreparer(precision: precision))
+        try self.init(config: config, store: store, labels: labels)
+        // The copies preparation made (q/k/v joined, oneDNN's int8/bf16) are all the encoder reads of those kernels.
+        weights.release(store.copied)
     }
 
     /// The tensors (name, shape, fan-in) a bundle for `config` must hold, found by building the model against a

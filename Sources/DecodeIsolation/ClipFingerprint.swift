@@ -1,23 +1,21 @@
-import CGnuTLS
+import Checksum
 
 /// What the log says about a clip a worker failed on: enough to find it again and to tell repeats apart, never
-/// its bytes. The one GnuTLS call of the project is here.
+/// its bytes.
 struct ClipFingerprint: CustomStringConvertible {
     var bytes: Int
     /// A guess from the first bytes, the way `file` would; the decoder never got far enough to say.
     var format: String
-    /// Hex SHA-256 of the whole clip; nil if GnuTLS refused (it does not for SHA-256).
-    var sha256: String?
+    /// Hex SHA-256 of the whole clip.
+    var sha256: String
 
     init(_ clip: [UInt8]) {
         bytes = clip.count
         format = Self.guess(clip)
-        var digest = [UInt8](repeating: 0, count: 32)
-        let status = clip.withUnsafeBytes { gnutls_hash_fast(GNUTLS_DIG_SHA256, $0.baseAddress, $0.count, &digest) }
-        sha256 = status == 0 ? digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() : nil
+        sha256 = SHA256.hex(of: clip)
     }
 
-    var description: String { "\(bytes) bytes, \(format), sha256 \(sha256 ?? "unavailable")" }
+    var description: String { "\(bytes) bytes, \(format), sha256 \(sha256)" }
 
     private static func guess(_ clip: [UInt8]) -> String {
         func at(_ offset: Int, _ text: String) -> Bool {

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import Logging
 import Media
@@ -26,6 +27,10 @@ public final class DecodeWorkerPool: @unchecked Sendable {
     private let condition = NSCondition()
     private var idle: [WorkerProcess] = []  // guarded by condition
     private var live = 0                    // workers idle or in use; guarded by condition
+    /// Callers waiting for a worker, served first come first served: every model's decodes share these workers,
+    /// and a condition variable's wake-ups would let a flood for one model overtake another's clip.
+    private var waiting = Deque<UInt64>()    // guarded by condition
+    private var nextTicket: UInt64 = 0       // guarded by condition
 
     /// Starts every worker now, so the first requests find them warm.
     public init(configuration: Configuration, logger: Logger, metricsFactory: MetricsFactory) throws {
@@ -74,7 +79,18 @@ public final class DecodeWorkerPool: @unchecked Sendable {
 
     private func checkOut() throws -> WorkerProcess {
         condition.lock()
+        let ticket = nextTicket
+        nextTicket += 1
+        waiting.append(ticket)
+        defer {
+            condition.withLock { waiting.removeAll { $0 == ticket } }
+            condition.broadcast()
+        }
         while true {
+            guard waiting.first == ticket else {
+                condition.wait()
+                continue
+            }
             if let worker = idle.popLast() {
                 condition.unlock()
                 if worker.isAlive { return worker }
@@ -98,7 +114,7 @@ public final class DecodeWorkerPool: @unchecked Sendable {
 
     private func checkIn(_ worker: WorkerProcess) {
         condition.withLock { idle.append(worker) }
-        condition.signal()
+        condition.broadcast()
     }
 
     /// The failed worker is gone; start its successor now rather than on the next request.
@@ -108,7 +124,7 @@ public final class DecodeWorkerPool: @unchecked Sendable {
             checkIn(worker)
         } catch {
             condition.withLock { live -= 1 }
-            condition.signal()
+            condition.broadcast()
             logger.error("could not start a replacement decode worker; the next request tries again",
                          metadata: ["error": "\(error)"])
         }

@@ -51,6 +51,15 @@ public struct APIError: Error, Equatable {
         APIError(status: 500, code: "internal_error", message: message)
     }
 
+    /// Any error a route throws: ours as it is, a domain error by the mapping below, anything else as a 500.
+    init(any error: Error) {
+        switch error {
+        case let error as APIError: self = error
+        case let error as ServingError: self.init(error)
+        default: self = .internalError("unexpected error: \(error)")
+        }
+    }
+
     /// The one place where domain errors become HTTP statuses.
     init(_ error: ServingError) {
         let message = error.description
@@ -62,6 +71,7 @@ public struct APIError: Error, Equatable {
         case .clipTooLong: self.init(status: 422, code: "clip_too_long", message: message)
         case .modalityUnavailable: self.init(status: 422, code: "modality_unavailable", message: message)
         case .unsupportedTask: self.init(status: 400, code: "unsupported_task", message: message)
+        case .invalidInput: self.init(status: 400, code: "invalid_input", message: message)
         case .queueFull(let after):
             self.init(status: 503, code: "overloaded", message: message, headers: ["Retry-After": "\(after)"])
         case .deadlineExceeded(let after):
@@ -70,6 +80,17 @@ public struct APIError: Error, Equatable {
             self.init(status: 503, code: "not_ready", message: message,
                       headers: reason == .loadFailed ? [:] : ["Retry-After": "1"])
         case .inferenceFailed: self.init(status: 500, code: "internal_error", message: message)
+        }
+    }
+
+    init(_ error: ModelLookupError) {
+        let message = error.description
+        switch error {
+        case .unknown: self.init(status: 404, code: "model_not_found", message: message)
+        case .unnamed: self.init(status: 400, code: "model_required", message: message)
+        case .notReady(_, let state):
+            self.init(status: 503, code: "not_ready", message: message,
+                      headers: state == .loading ? ["Retry-After": "1"] : [:])
         }
     }
 }

@@ -7,12 +7,13 @@ import Serving
 /// metrics and one structured log line.
 public final class APIRouter: HTTPHandler {
     private let lifecycle: Lifecycle
-    private let slot: ServiceSlot
+    private let models: ModelRepository
     private let exposition: MetricsExposition
     private let maxBodyBytes: Int
     private let authentication: Authentication?
     private let logger: Logger
     private let metrics: HTTPMetrics
+    private let v2: V2Endpoints
 
     /// What `Authorization: Bearer` must carry, and which paths are open without it.
     public struct Authentication: Sendable {
@@ -25,15 +26,16 @@ public final class APIRouter: HTTPHandler {
         }
     }
 
-    public init(lifecycle: Lifecycle, slot: ServiceSlot, exposition: MetricsExposition, maxBodyBytes: Int,
+    public init(lifecycle: Lifecycle, models: ModelRepository, exposition: MetricsExposition, maxBodyBytes: Int,
                 authentication: Authentication? = nil, logger: Logger, metricsFactory: MetricsFactory) {
         self.lifecycle = lifecycle
-        self.slot = slot
+        self.models = models
         self.exposition = exposition
         self.maxBodyBytes = maxBodyBytes
         self.authentication = authentication
         self.logger = logger
         self.metrics = HTTPMetrics(factory: metricsFactory)
+        self.v2 = V2Endpoints(lifecycle: lifecycle, model: { [models] name in try? models.service(named: name) })
     }
 
     public func preflight(_ head: HTTPRequestHead) -> HTTPResponse? {
@@ -42,29 +44,30 @@ public final class APIRouter: HTTPHandler {
         do {
             // Before anything else, so an unauthenticated client learns nothing and uploads nothing.
             try authenticate(head)
-            let route: Route
+            let takesBody: Bool
             do {
-                route = try self.route(for: head)
+                takesBody = try self.takesBody(head)
             } catch where !hasBody {
                 return nil  // answered by `handle`; a bodiless request keeps its keep-alive connection
             }
-            guard route.takesClip else { return nil }
+            guard takesBody else { return nil }
             guard let length = head.contentLength else {
                 if chunked { return nil }
                 throw APIError.lengthRequired
             }
             if length > maxBodyBytes { throw APIError.payloadTooLarge(limit: maxBodyBytes) }
-            if !ClipBody.isAccepted(contentType: head.headers["Content-Type"]) {
+            // An OIP body is JSON with any binary tensors after it, whatever its Content-Type says.
+            if !V2Route.owns(head.path), !ClipBody.isAccepted(contentType: head.headers["Content-Type"]) {
                 throw APIError.unsupportedMediaType(head.headers["Content-Type"])
             }
             return nil
         } catch {
-            return finish(errorResponse(error), head: head, requestID: Self.requestID(head), start: Date())
+            return finish(errorResponse(error, path: head.path), head: head, requestID: Self.requestID(head), start: Date())
         }
     }
 
     public func bodyTooLarge(_ head: HTTPRequestHead) -> HTTPResponse {
-        finish(errorResponse(APIError.payloadTooLarge(limit: maxBodyBytes)), head: head,
+        finish(errorResponse(APIError.payloadTooLarge(limit: maxBodyBytes), path: head.path), head: head,
                requestID: Self.requestID(head), start: Date())
     }
 
@@ -73,6 +76,11 @@ public final class APIRouter: HTTPHandler {
         let requestID = Self.requestID(request.head)
         metrics.started()
         do {
+            if V2Route.owns(request.path) {
+                guard let route = V2Route(path: request.path) else { throw APIError.notFound(request.path) }
+                if route.takesBody { metrics.uploaded(bytes: request.body.count) }
+                return finish(try v2.handle(route, request, requestID: requestID), request, requestID, start)
+            }
             switch try route(for: request.head) {
             case .healthz:
                 return .now(finish(json(200, StatusResponse(status: "ok")), request, requestID, start))
@@ -87,32 +95,33 @@ public final class APIRouter: HTTPHandler {
                 let page = Playground.response(path: request.path) ?? errorResponse(APIError.notFound(request.path))
                 return .now(finish(page, request, requestID, start))
             case .models:
-                let service = try ready()
-                return .now(finish(json(200, ModelsResponse(models: [ModelDTO(service.info)])), request, requestID, start))
+                // Answered while loading too: each model says where it stands.
+                return .now(finish(json(200, ModelsResponse(models: models.statuses.map(ModelDTO.init))), request,
+                                   requestID, start))
             case .classify, .embed:
                 // Readiness is checked (and refusals counted) by the service itself once it exists.
                 metrics.uploaded(bytes: request.body.count)
-                guard let service = slot.service else { throw notReady() }
+                let service = try service(for: request)
                 let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
                 return .later { [self] respond in
                     endpoint.run { result in
                         let response: HTTPResponse
                         switch result {
                         case .success(let body): response = self.json(200, body)
-                        case .failure(let error): response = self.errorResponse(error)
+                        case .failure(let error): response = self.errorResponse(error, path: request.path)
                         }
                         respond(self.finish(response, request, requestID, start))
                     }
                 }
             }
         } catch {
-            return .now(finish(errorResponse(error), request, requestID, start))
+            return .now(finish(errorResponse(error, path: request.path), request, requestID, start))
         }
     }
 
     /// The answer for a request still waiting when the drain timeout runs out.
     public func cutOff(_ head: HTTPRequestHead) -> HTTPResponse {
-        finish(errorResponse(ServingError.notReady(.draining)), head: head, requestID: Self.requestID(head),
+        finish(errorResponse(ServingError.notReady(.draining), path: head.path), head: head, requestID: Self.requestID(head),
                start: Date())
     }
 
@@ -124,6 +133,14 @@ public final class APIRouter: HTTPHandler {
         }
     }
 
+    /// Whether the route takes an upload (and so the body limits apply); throws for unknown routes and methods.
+    private func takesBody(_ head: HTTPRequestHead) throws -> Bool {
+        guard V2Route.owns(head.path) else { return try route(for: head).takesClip }
+        guard let route = V2Route(path: head.path) else { throw APIError.notFound(head.path) }
+        guard route.methods.contains(head.method) else { throw APIError.methodNotAllowed(head.method, allowed: route.methods) }
+        return route.takesBody
+    }
+
     private func route(for head: HTTPRequestHead) throws -> Route {
         guard let route = Route(rawValue: head.path) else { throw APIError.notFound(head.path) }
         guard route.methods.contains(head.method) else {
@@ -132,14 +149,15 @@ public final class APIRouter: HTTPHandler {
         return route
     }
 
-    /// The serving core, if the model is loaded and the server is ready for work.
-    private func ready() throws -> ClipService {
-        guard lifecycle.state.notReadyReason == nil, let service = slot.service else { throw notReady() }
-        return service
-    }
-
-    private func notReady() -> APIError {
-        APIError(ServingError.notReady(lifecycle.state.notReadyReason ?? .loading))
+    /// The serving core of the model the request names with `?model=` (or the only or default one).
+    private func service(for request: HTTPRequest) throws -> ClipService {
+        do { return try models.service(named: request.query["model"]) } catch {
+            // While the first load runs, every model is "not ready" the way /readyz says it.
+            if let reason = lifecycle.state.notReadyReason, case .notReady = error {
+                throw APIError(ServingError.notReady(reason))
+            }
+            throw APIError(error)
+        }
     }
 
     private func readiness() -> HTTPResponse {
@@ -158,16 +176,25 @@ public final class APIRouter: HTTPHandler {
         return HTTPResponse(status: status, headers: headers, body: JSON.encode(body))
     }
 
-    private func errorResponse(_ error: Error) -> HTTPResponse {
-        let apiError: APIError
-        switch error {
-        case let error as APIError: apiError = error
-        case let error as ServingError: apiError = APIError(error)
-        default: apiError = .internalError("unexpected error: \(error)")
-        }
+    /// The error in the shape of the path's protocol: /v1's {"error":{"code","message"}}, /v2's {"error":"..."}.
+    private func errorResponse(_ error: Error, path: String) -> HTTPResponse {
+        if V2Route.owns(path) { return V2Endpoints.errorResponse(error) }
+        let apiError = APIError(any: error)
         var response = json(apiError.status, ErrorBody(error: .init(code: apiError.code, message: apiError.message)))
         for (name, value) in apiError.headers.sorted(by: { $0.key < $1.key }) { response.headers.add(name, value) }
         return response
+    }
+
+    /// `finish` for an answer given now or later.
+    private func finish(_ reply: HTTPReply, _ request: HTTPRequest, _ requestID: String, _ start: Date) -> HTTPReply {
+        switch reply {
+        case .now(let response):
+            return .now(finish(response, request, requestID, start))
+        case .later(let run):
+            return .later { [self] respond in
+                run { response in respond(self.finish(response, request, requestID, start)) }
+            }
+        }
     }
 
     private func finish(_ response: HTTPResponse, _ request: HTTPRequest, _ requestID: String, _ start: Date) -> HTTPResponse {

@@ -44,6 +44,8 @@ struct ClipEndpoint: Sendable {
                 }
                 completion(.success(EmbedResponse(requestID: requestID, embedded, encoding: encoding,
                                                   includeWindows: windows)))
+            case .success(.outputs):
+                completion(.failure(APIError.internalError("raw outputs came back for a /v1 request")))
             }
         }
     }

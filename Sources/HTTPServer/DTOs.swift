@@ -43,6 +43,7 @@ struct WindowLabelsDTO: Encodable {
 struct ClassifyResponse: Encodable {
     var requestId: String
     var model: String
+    var modelVersion: String
     var labelSet: String
     var modalities: [String]
     var durationSeconds: Double
@@ -55,6 +56,7 @@ struct ClassifyResponse: Encodable {
     init(requestID: String, _ result: ClassifyResult) {
         requestId = requestID
         model = result.model
+        modelVersion = result.modelVersion
         labelSet = result.labelSet.rawValue
         modalities = result.modalities.map(\.rawValue)
         durationSeconds = result.durationSeconds
@@ -105,6 +107,7 @@ struct WindowEmbeddingDTO: Encodable {
 struct EmbedResponse: Encodable {
     var requestId: String
     var model: String
+    var modelVersion: String
     var modalities: [String]
     var durationSeconds: Double
     var windowsUsed: Int
@@ -120,6 +123,7 @@ struct EmbedResponse: Encodable {
         }
         requestId = requestID
         model = result.model
+        modelVersion = result.modelVersion
         modalities = result.modalities.map(\.rawValue)
         durationSeconds = result.durationSeconds
         windowsUsed = result.windows.count
@@ -140,25 +144,38 @@ struct EmbedResponse: Encodable {
     }
 }
 
+/// One model of /v1/models. What the bundle says is there once it has loaded; before that, name and state only.
 struct ModelDTO: Encodable {
     var name: String
-    var kind: String
-    var modalities: [String]
-    var labelSet: String
-    var classes: Int
-    var clipSeconds: Double
-    var frames: Int
-    var parameters: Int
+    var state: String
+    /// Why the model failed to load, or why its last reload was refused (it then still serves).
+    var error: String?
+    var version: String?
+    var kind: String?
+    var modalities: [String]?
+    var labelSet: String?
+    var placeholderLabels: Bool?
+    var classes: Int?
+    var clipSeconds: Double?
+    var frames: Int?
+    var parameters: Int?
+    var compute: String?
 
-    init(_ info: ModelInfo) {
-        name = info.name
+    init(_ status: ModelStatus) {
+        name = status.name
+        state = status.state.name
+        if case .failed(let why) = status.state { error = why } else { error = status.reloadError }
+        guard let info = status.info else { return }
+        version = info.version
         kind = info.kind.rawValue
         modalities = info.modalities.map(\.rawValue)
         labelSet = info.labelSet.rawValue
+        placeholderLabels = info.placeholderLabels
         classes = info.numClasses
         clipSeconds = info.clipSeconds
         frames = info.frames
         parameters = info.parameterCount
+        compute = info.compute
     }
 }
 

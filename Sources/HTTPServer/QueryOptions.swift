@@ -47,7 +47,7 @@ struct QueryReader {
 
 enum ClipQuery {
     static func classify(_ reader: QueryReader, classes: Int) throws -> ClassifyOptions {
-        try reader.rejectUnknown(allowed: ["top_k", "threshold", "modality", "windows", "crops", "aggregate"])
+        try reader.rejectUnknown(allowed: ["model", "top_k", "threshold", "modality", "windows", "crops", "aggregate"])
         var options = ClassifyOptions()
         options.topK = try reader.int("top_k", default: 5, in: 1...max(classes, 1))
         options.threshold = try reader.float("threshold", in: 0...1)
@@ -62,7 +62,7 @@ enum ClipQuery {
 
     /// The embed options plus the two presentation choices that stay in the HTTP layer.
     static func embed(_ reader: QueryReader) throws -> (EmbedOptions, FloatEncoding, windows: Bool) {
-        try reader.rejectUnknown(allowed: ["modality", "tokens", "encoding", "windows"])
+        try reader.rejectUnknown(allowed: ["model", "modality", "tokens", "encoding", "windows"])
         var options = EmbedOptions()
         options.modality = try reader.choice("modality", default: ModalityChoice.auto)
         options.tokens = try reader.bool("tokens")

@@ -23,6 +23,6 @@ enum Route: String, CaseIterable {
 
     /// The `route` label in metrics: the path, or "unmatched" so random paths cannot blow up cardinality.
     static func label(for path: String) -> String {
-        Route(rawValue: path)?.rawValue ?? "unmatched"
+        Route(rawValue: path)?.rawValue ?? V2Route(path: path)?.label ?? "unmatched"
     }
 }

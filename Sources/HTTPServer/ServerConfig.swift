@@ -5,8 +5,13 @@ import Foundation
 /// an optional JSON config file, AVMAE_* environment variables, command-line flags. All layers use the same
 /// snake_case keys (env: AVMAE_ + upper case, e.g. AVMAE_MAX_BATCH), parsed by one table.
 public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
-    /// Model bundle folder (config.json, model.safetensors, labels.csv).
-    public var bundle: String?
+    /// Model bundle folders (config.json, model.safetensors, labels.csv), each `DIR` (served under the name in
+    /// its config.json) or `NAME=DIR`.
+    public var bundle = BundleList([])
+    /// A folder of bundle folders, each served under its folder's name; SIGHUP rescans it.
+    public var modelRepository: String?
+    /// The model for requests that name none, when several are served.
+    public var defaultModel: String?
     public var host = "0.0.0.0"
     public var port = 8080
     /// libmicrohttpd polling threads (epoll); they only parse and route, never run the model.
@@ -66,6 +71,44 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         public var description: String { rawValue }
     }
 
+    /// Bundles to serve, comma-separated: `DIR` or `NAME=DIR` each, e.g. `audioset=/srv/as,vggsound=/srv/vgg`.
+    public struct BundleList: Sendable, Equatable, LosslessStringConvertible {
+        public struct Entry: Sendable, Equatable {
+            /// nil: the name in the bundle's config.json.
+            public var name: String?
+            public var directory: String
+
+            public init(name: String?, directory: String) {
+                self.name = name
+                self.directory = directory
+            }
+        }
+
+        public var entries: [Entry]
+
+        public init(_ entries: [Entry]) { self.entries = entries }
+
+        public init?(_ description: String) {
+            var entries: [Entry] = []
+            for item in description.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+            where !item.isEmpty {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 {
+                    guard ModelName.isValid(parts[0]), !parts[1].isEmpty else { return nil }
+                    entries.append(Entry(name: parts[0], directory: parts[1]))
+                } else {
+                    entries.append(Entry(name: nil, directory: item))
+                }
+            }
+            self.entries = entries
+        }
+
+        public var description: String {
+            entries.map { entry in entry.name.map { "\($0)=\(entry.directory)" } ?? entry.directory }
+                .joined(separator: ",")
+        }
+    }
+
     /// A comma-separated list of URL paths, e.g. `/healthz,/readyz`.
     public struct PathList: Sendable, Equatable, LosslessStringConvertible {
         public var paths: [String]
@@ -100,7 +143,9 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Builds the configuration from all layers and validates it.
+    /// Builds the configuration from all layers and validates it. Unknown keys are errors in every layer; of the
+    /// AVMAE_* variables, only those of this project's tools and Kubernetes' service links are let through
+    /// (`ignoredEnvironment` names them, for the start-up log).
     public static func load(file: String?, environment: [String: String], flags: [String: String]) throws -> ServerConfig {
         var config = ServerConfig()
         if let file {
@@ -109,9 +154,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
             }
         }
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("AVMAE_") {
+            guard ignoredReason(name, value) == nil else { continue }
             let key = name.dropFirst("AVMAE_".count).lowercased()
-            // Other AVMAE_* variables (AVMAE_SERVE_BIN, AVMAE_GOLDEN_DIR) belong to tools and tests, not to us.
-            guard fields.contains(where: { $0.key == key }) else { continue }
             try config.set(key, value, source: "environment \(name)")
         }
         for (key, value) in flags.sorted(by: { $0.key < $1.key }) {
@@ -119,6 +163,32 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         }
         try config.validate()
         return config
+    }
+
+    /// The AVMAE_* variables `load` skipped that someone may have meant as settings (not the tools' own), with why.
+    public static func ignoredEnvironment(_ environment: [String: String]) -> [String] {
+        environment.sorted { $0.key < $1.key }.compactMap { name, value in
+            toolVariables.contains(name) ? nil : ignoredReason(name, value).map { "\(name): \($0)" }
+        }
+    }
+
+    /// Variables of the project's tools and tests, read by them, not by `serve`.
+    static let toolVariables: Set<String> = [
+        "AVMAE_SERVE_BIN", "AVMAE_GOLDEN_DIR", "AVMAE_GUARD_PAGES", "AVMAE_ALLOW_SLOW_BLAS", "AVMAE_TEST_BLAS_FALLBACK",
+        "AVMAE_BLAS_CORE_DETECTED", "AVMAE_CATALOG", "AVMAE_PYTHON",
+    ]
+
+    private static func ignoredReason(_ name: String, _ value: String) -> String? {
+        guard name.hasPrefix("AVMAE_") else { return nil }
+        if toolVariables.contains(name) { return "read by avmae-serve's tools, not a setting" }
+        // Kubernetes adds <SERVICE>_SERVICE_HOST, <SERVICE>_PORT=tcp://... and the like for every Service in the
+        // namespace; a Service named avmae-serve (or avmae) must not stop the daemon that backs it.
+        let link = #"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$"#
+        if name.range(of: link, options: .regularExpression) != nil { return "a Kubernetes service link" }
+        if ["tcp://", "udp://", "sctp://"].contains(where: value.hasPrefix) {
+            return "a Kubernetes service link (\(value)), not a setting"
+        }
+        return nil
     }
 
     public mutating func set(_ key: String, _ value: String, source: String) throws {
@@ -130,7 +200,10 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
 
     public func validate() throws {
         func require(_ ok: Bool, _ why: String) throws { if !ok { throw ConfigError.invalid(why) } }
-        try require(bundle.map { !$0.isEmpty } ?? false, "no model bundle; pass --bundle DIR or set AVMAE_BUNDLE")
+        try require(!bundle.entries.isEmpty || modelRepository != nil,
+                    "no model; pass --bundle DIR (or NAME=DIR, repeatable) or --model-repository DIR")
+        try require(modelRepository.map { !$0.isEmpty } ?? true, "model_repository must not be empty")
+        try require(defaultModel.map(ModelName.isValid) ?? true, "default_model: \(ModelName.rule)")
         try require((0...65535).contains(port), "port must be in 0...65535")
         try require(httpThreads >= 1, "http_threads must be at least 1")
         try require(connectionLimit >= 1, "connection_limit must be at least 1")
@@ -163,6 +236,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         Self.fields.map { "\($0.key)=\($0.get(self))" }.joined(separator: " ")
     }
 
+    /// The file's settings as text, each checked against its setting's kind: numbers stay numbers, a list may be
+    /// an array, and a number given as a string (or the reverse) is refused.
     private static func fileSettings(_ path: String) throws -> [String: String] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
@@ -171,20 +246,68 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ConfigError.unreadableFile(path, "expected a JSON object of settings, e.g. {\"max_batch\": 8}")
         }
-        return object.mapValues { "\($0)" }
+        let source = "config file \(path)"
+        var settings: [String: String] = [:]
+        for (key, value) in object {
+            guard let field = fields.first(where: { $0.key == key }) else { throw ConfigError.unknownKey(key, source: source) }
+            func wrongType(_ expected: String) -> ConfigError {
+                .badValue(key: key, value: "\(value) (expected \(expected))", source: source)
+            }
+            switch (field.kind, value) {
+            case (.integer, let number as NSNumber) where !(value is String):
+                guard number.doubleValue == number.doubleValue.rounded() else { throw wrongType("an integer") }
+                settings[key] = "\(number.intValue)"
+            case (.number, let number as NSNumber) where !(value is String):
+                settings[key] = "\(number.doubleValue)"
+            case (.text, let text as String), (.list, let text as String):
+                settings[key] = text
+            case (.list, let items as [String]):
+                settings[key] = items.joined(separator: ",")
+            case (.integer, _): throw wrongType("an integer")
+            case (.number, _): throw wrongType("a number")
+            case (.list, _): throw wrongType("a string or an array of strings")
+            case (.text, _): throw wrongType("a string")
+            }
+        }
+        return settings
     }
 }
 
 extension ServerConfig {
-    struct Field: Sendable {
-        let key: String
+    /// How a setting's value is written in the JSON config file; env and flags are text for every kind.
+    enum ValueKind: Sendable {
+        case text, integer, number
+        /// A JSON array of strings, or the comma-separated text.
+        case list
+    }
+
+    /// One setting: its key (`max_batch`, also `--max-batch` and `AVMAE_MAX_BATCH`), its help line, and how to
+    /// read and print it. `fields` is the one table every layer, `--help` and the start-up log read.
+    public struct Field: Sendable {
+        public let key: String
+        public let help: String
+        let kind: ValueKind
         let set: @Sendable (inout ServerConfig, String) -> Bool
         let get: @Sendable (ServerConfig) -> String
+
+        public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+        /// The setting's value in `config` as text, "(unset)" for an optional one without a value.
+        public func value(in config: ServerConfig) -> String { get(config) }
+        /// A repeated flag adds to the list rather than replacing it.
+        public var isList: Bool { kind == .list }
+        public var environmentName: String { "AVMAE_" + key.uppercased() }
+    }
+
+    private static func kind<T>(of _: T.Type) -> ValueKind {
+        if T.self == Int.self { return .integer }
+        if T.self == Double.self { return .number }
+        if T.self == BundleList.self || T.self == PathList.self { return .list }
+        return .text
     }
 
     static func field<T: LosslessStringConvertible & Sendable>(
-        _ key: String, _ path: WritableKeyPath<ServerConfig, T> & Sendable) -> Field {
-        Field(key: key,
+        _ key: String, _ path: WritableKeyPath<ServerConfig, T> & Sendable, _ help: String) -> Field {
+        Field(key: key, help: help, kind: kind(of: T.self),
               set: { config, text in
                   guard let value = T(text.trimmingCharacters(in: .whitespaces)) else { return false }
                   config[keyPath: path] = value
@@ -194,8 +317,8 @@ extension ServerConfig {
     }
 
     static func field<T: LosslessStringConvertible & Sendable>(
-        _ key: String, _ path: WritableKeyPath<ServerConfig, T?> & Sendable) -> Field {
-        Field(key: key,
+        _ key: String, _ path: WritableKeyPath<ServerConfig, T?> & Sendable, _ help: String) -> Field {
+        Field(key: key, help: help, kind: kind(of: T.self),
               set: { config, text in
                   guard let value = T(text.trimmingCharacters(in: .whitespaces)) else { return false }
                   config[keyPath: path] = value
@@ -204,21 +327,45 @@ extension ServerConfig {
               get: { $0[keyPath: path].map { "\($0)" } ?? "(unset)" })
     }
 
-    static let fields: [Field] = [
-        field("bundle", \.bundle), field("host", \.host), field("port", \.port),
-        field("http_threads", \.httpThreads), field("connection_limit", \.connectionLimit),
-        field("connection_timeout_seconds", \.connectionTimeoutSeconds),
-        field("connection_memory_bytes", \.connectionMemoryBytes), field("max_body_bytes", \.maxBodyBytes),
-        field("max_batch", \.maxBatch), field("max_delay_ms", \.maxDelayMs), field("max_queue", \.maxQueue),
-        field("request_timeout_seconds", \.requestTimeoutSeconds), field("decode_threads", \.decodeThreads),
-        field("decode_isolation", \.decodeIsolation), field("decode_workers", \.decodeWorkers),
-        field("decode_worker_memory_mib", \.decodeWorkerMemoryMib),
-        field("decode_worker_cpu_seconds", \.decodeWorkerCpuSeconds),
-        field("max_pending_decodes", \.maxPendingDecodes), field("retry_after_seconds", \.retryAfterSeconds),
-        field("drain_timeout_seconds", \.drainTimeoutSeconds), field("hop_seconds", \.hopSeconds),
-        field("max_duration_seconds", \.maxDurationSeconds), field("max_video_rows", \.maxVideoRows),
-        field("blas_threads", \.blasThreads), field("precision", \.precision),
-        field("log_level", \.logLevel), field("api_key_file", \.apiKeyFile),
-        field("auth_exempt_paths", \.authExemptPaths), field("tls_cert", \.tlsCert), field("tls_key", \.tlsKey),
+    public static let fields: [Field] = [
+        field("bundle", \.bundle, "Model bundle folder, or NAME=DIR to serve it as NAME; repeatable (comma-separated in env)."),
+        field("model_repository", \.modelRepository, "Folder of bundle folders, each served under its folder's name; SIGHUP rescans it."),
+        field("default_model", \.defaultModel, "Model for requests that name none, when several are served."),
+        field("host", \.host, "Address to listen on."),
+        field("port", \.port, "Port to listen on (0 = any free port)."),
+        field("http_threads", \.httpThreads, "libmicrohttpd polling threads; they parse and route, never run the model."),
+        field("connection_limit", \.connectionLimit, "Open connections at most."),
+        field("connection_timeout_seconds", \.connectionTimeoutSeconds, "Idle connection timeout, s."),
+        field("connection_memory_bytes", \.connectionMemoryBytes, "libmicrohttpd's per-connection buffer for headers and reads."),
+        field("max_body_bytes", \.maxBodyBytes, "Largest accepted request body, bytes."),
+        field("max_batch", \.maxBatch, "Rows (windows x crops) per model call; 1 turns batching off."),
+        field("max_delay_ms", \.maxDelayMs, "Longest a row waits for a fuller batch, ms."),
+        field("max_queue", \.maxQueue, "Rows allowed to wait for the model before new requests get 503."),
+        field("request_timeout_seconds", \.requestTimeoutSeconds, "Per-request deadline, s."),
+        field("decode_threads", \.decodeThreads, "Uploads decoded in parallel, per model."),
+        field("decode_isolation", \.decodeIsolation, "Decode in sandboxed worker processes (process) or in the daemon (none)."),
+        field("decode_workers", \.decodeWorkers, "Warm decode worker processes, shared by every model."),
+        field("decode_worker_memory_mib", \.decodeWorkerMemoryMib, "RLIMIT_DATA of each decode worker, MiB."),
+        field("decode_worker_cpu_seconds", \.decodeWorkerCpuSeconds, "CPU time one clip may take in a decode worker, s."),
+        field("max_pending_decodes", \.maxPendingDecodes, "Uploads allowed to wait for a decode thread before 503."),
+        field("retry_after_seconds", \.retryAfterSeconds, "Retry-After on 503 until the queue's cost is known, s."),
+        field("drain_timeout_seconds", \.drainTimeoutSeconds, "Longest shutdown (and a retired model) waits for admitted requests, s."),
+        field("hop_seconds", \.hopSeconds, "Window hop for long clips, s; unset = the model's clip length."),
+        field("max_duration_seconds", \.maxDurationSeconds, "Longest accepted clip, s."),
+        field("max_video_rows", \.maxVideoRows, "Video frame sets (windows x crops) one request may decode to."),
+        field("blas_threads", \.blasThreads, "OpenBLAS threads for inference; unset = OpenBLAS's own choice."),
+        field("precision", \.precision, "Encoder precision: fp32, or int8 / bf16 where the CPU runs them fast."),
+        field("log_level", \.logLevel, "trace, debug, info, notice, warning, error or critical."),
+        field("api_key_file", \.apiKeyFile, "File of API keys, one per line; clients send 'Authorization: Bearer <key>'."),
+        field("auth_exempt_paths", \.authExemptPaths, "Paths answered without a key, comma-separated."),
+        field("tls_cert", \.tlsCert, "PEM certificate (chain) for HTTPS; needs tls_key."),
+        field("tls_key", \.tlsKey, "Unencrypted PEM private key for HTTPS; needs tls_cert."),
     ]
+
+    /// Every setting for `serve --help`: flag, variable, default and help.
+    public static var settingsHelp: String {
+        let defaults = ServerConfig()
+        return fields.map { "  \($0.flag) (\($0.environmentName), default \($0.get(defaults)))\n      \($0.help)" }
+            .joined(separator: "\n")
+    }
 }

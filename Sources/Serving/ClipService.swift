@@ -25,18 +25,18 @@ public final class ClipService: Sendable {
     }
 
     public let info: ModelInfo
-    private let backend: InferenceBackend
+    let backend: InferenceBackend
     private let decoder: ClipDecoding
-    private let configuration: Configuration
-    private let clock: ServingClock
+    let configuration: Configuration
+    let clock: ServingClock
     private let logger: Logger
-    private let metrics: ServingMetrics
+    let metrics: ServingMetrics
     private let decodePool: DecodePool
     private let worker: InferenceWorker
-    private let batcher: Batcher
-    private let resultsQueue = DispatchQueue(label: "avmae.results", attributes: .concurrent)
-    private let inFlight = DispatchGroup()
-    private let intake: Lifecycle
+    let batcher: Batcher
+    let resultsQueue = DispatchQueue(label: "avmae.results", attributes: .concurrent)
+    let inFlight = DispatchGroup()
+    let intake: Lifecycle
 
     /// `inferenceQueue` is the one thread that runs model calls; share it between the services of
     /// successive reloads so only one of them is inside BLAS at a time.
@@ -156,13 +156,13 @@ public final class ClipService: Sendable {
         guard satisfied, !decoded.windows.isEmpty else {
             return finish(.failure(unavailable(task.modality, clip: Array(decoded.available), reason: decoded.unusableReason)))
         }
-        let rows = Self.rows(decoded.windows, using: used, crops: task.crops, keepTokens: task.isEmbed)
+        let rows = Self.rows(decoded.windows, using: used, crops: task.crops, keepTokens: task.keepsTokens)
         // Assembly reads rows window-major with one stride, so every window must bring the same crop count.
         guard rows.count % decoded.windows.count == 0, rows.count >= decoded.windows.count else {
             return finish(.failure(.undecodableClip("the video's windows decoded to different numbers of crops")))
         }
         let rowsPerWindow = rows.count / decoded.windows.count
-        let deadline = start.adding(seconds: configuration.requestTimeoutSeconds)
+        let deadline = start.adding(seconds: timeout(request.timeoutSeconds))
         batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: deadline) { [self] result in
             resultsQueue.async {
                 finish(result.map { output in
@@ -189,7 +189,7 @@ public final class ClipService: Sendable {
                                                         labels: info.labels))
             } : nil
             return .classify(ClassifyResult(
-                model: info.name, labelSet: info.labelSet, modalities: modalities,
+                model: info.name, modelVersion: info.version, labelSet: info.labelSet, modalities: modalities,
                 durationSeconds: decoded.durationSeconds, windowsUsed: perWindow.count,
                 aggregation: options.aggregation,
                 labels: ResultAssembly.top(clip, k: options.topK, threshold: options.threshold, labels: info.labels),
@@ -197,10 +197,26 @@ public final class ClipService: Sendable {
         case .embed(let options):
             let (pooled, windows) = ResultAssembly.embeddings(outputs, windows: decoded.windows, modalities: modalities,
                                                               keepTokens: options.tokens)
-            return .embed(EmbedResult(model: info.name, modalities: modalities,
+            return .embed(EmbedResult(model: info.name, modelVersion: info.version, modalities: modalities,
                                       durationSeconds: decoded.durationSeconds, pooled: pooled, windows: windows,
                                       timings: timings))
+        case .outputs(let options):
+            let logits = ResultAssembly.windowLogits(outputs, cropsPerWindow: rowsPerWindow)
+            let hasHead = outputs.first?.logits != nil
+            let pooled = options.embeddings
+                ? ResultAssembly.embeddings(outputs, windows: decoded.windows, modalities: modalities, keepTokens: false).pooled
+                : [:]
+            return .outputs(RawOutputs(
+                model: info.name, rows: 1, modalities: modalities,
+                logits: hasHead ? ResultAssembly.aggregate(logits, by: .mean) : nil,
+                probabilities: hasHead ? ResultAssembly.aggregate(logits.map { backend.scores(logits: $0) }, by: .mean) : nil,
+                embeddings: pooled, timings: timings))
         }
+    }
+
+    /// Seconds a request may wait for the model: the server's limit, or the client's own if that is shorter.
+    func timeout(_ requested: Double?) -> Double {
+        min(requested ?? configuration.requestTimeoutSeconds, configuration.requestTimeoutSeconds)
     }
 
     private func unavailable(_ choice: ModalityChoice, clip: [Modality], reason: String? = nil) -> ServingError {
@@ -230,9 +246,12 @@ public final class ClipService: Sendable {
 }
 
 extension ClipTask {
-    var isEmbed: Bool {
-        if case .embed = self { return true }
-        return false
+    var keepsTokens: Bool {
+        switch self {
+        case .classify: return false
+        case .embed: return true
+        case .outputs(let options): return options.embeddings
+        }
     }
 }
 

@@ -15,8 +15,17 @@ public struct ModelInfo: Sendable {
     public var windowSamples: Int
     /// Bytes in one video crop. // (frames * 224 * 224 * 3)
     public var videoRowLength: Int
+    /// The shape of one spectrogram row, the frontend's output for one window. // (frames, mel bins)
+    public var spectrogramShape: [Int] = []
+    /// Width of the encoder's tokens, the length of a pooled embedding.
+    public var hiddenSize = 0
     /// Engine and precision of the encoder's products, e.g. "int8 on oneDNN 2.6.3 (brg:avx512_core_vnni)".
     public var compute = "fp32 on OpenBLAS"
+    /// What tells one set of weights from another in answers and metrics: for a bundle, the first 12 hex digits
+    /// of the SHA-256 over everything that changes an answer (`BundleDigest`). Empty for models not from a bundle.
+    public var version = ""
+    /// The label names are stand-ins (the demo bundle, a checkpoint converted with --placeholder-labels).
+    public var placeholderLabels: Bool { labels.contains { Label.isPlaceholder($0) } }
 
     public var hasHead: Bool { numClasses > 0 && labelSet != .none }
 
@@ -40,12 +49,15 @@ public struct ModelInfo: Sendable {
 /// One model input row: one window (and one crop) of one clip.
 public struct BatchRow: Sendable {
     public var waveform: [Float]?  // (windowSamples)
+    /// Audio that skips the log-mel frontend, in place of `waveform`. // (spectrogramFrames, melBins)
+    public var spectrogram: [Float]?
     public var frames: [UInt8]?    // (frames, 224, 224, 3) 8-bit RGB
     /// Copy the encoder tokens out for this row (embedding requests); classification only needs logits.
     public var keepTokens: Bool
 
-    public init(waveform: [Float]?, frames: [UInt8]?, keepTokens: Bool) {
+    public init(waveform: [Float]?, spectrogram: [Float]? = nil, frames: [UInt8]?, keepTokens: Bool) {
         self.waveform = waveform
+        self.spectrogram = spectrogram
         self.frames = frames
         self.keepTokens = keepTokens
     }

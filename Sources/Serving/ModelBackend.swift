@@ -7,15 +7,19 @@ public struct ModelBackend: InferenceBackend {
     public let model: Model
     public let info: ModelInfo
 
-    public init(model: Model) {
+    /// `name`: what requests call it (default: the bundle's config name); `version`: see `ModelInfo.version`.
+    public init(model: Model, name: String? = nil, version: String = "") {
         self.model = model
         let config = model.config
-        var info = ModelInfo(name: config.name, kind: config.kind, modalities: config.modalities,
+        var info = ModelInfo(name: name ?? config.name, kind: config.kind, modalities: config.modalities,
                          labelSet: config.labelSet, labels: model.labels, numClasses: config.numClasses,
                          clipSeconds: config.clipSeconds, frames: config.frames,
                          parameterCount: model.parameterCount, windowSamples: config.windowSamples,
                          videoRowLength: config.frames * Self.cropSize * Self.cropSize * 3)
         info.compute = "\(model.compute)"
+        info.version = version
+        info.spectrogramShape = [config.spectrogramFrames, config.frontend.melBins]
+        info.hiddenSize = config.hiddenSize
         self.info = info
     }
 
@@ -29,7 +33,11 @@ public struct ModelBackend: InferenceBackend {
     /// Rows stacked into one batched model input: the serving path's, which `run --clip` reuses.
     public static func input(_ rows: [BatchRow], kind: InputKind, config: ModelConfig) -> ModelInput {
         var input = ModelInput()
-        if kind != .video {
+        if kind != .video, rows.first?.spectrogram != nil {
+            // (B, frames, mel)
+            input.spectrogram = Tensor(shape: [rows.count, config.spectrogramFrames, config.frontend.melBins],
+                                       data: rows.flatMap { $0.spectrogram! })
+        } else if kind != .video {
             // (B, samples)
             input.waveform = Tensor(shape: [rows.count, config.windowSamples], data: rows.flatMap { $0.waveform! })
         }
@@ -55,7 +63,19 @@ final class ModelSession: InferenceSession {
         self.workspace = workspace
     }
 
+    /// The model takes one audio form per call, so a batch that mixes waveform and spectrogram rows runs as two.
     func run(_ rows: [BatchRow], kind: InputKind) throws -> [RowOutput] {
+        let spectrogramRows = rows.indices.filter { rows[$0].spectrogram != nil }
+        guard !spectrogramRows.isEmpty, spectrogramRows.count < rows.count else { return try runStacked(rows, kind: kind) }
+        let waveformRows = rows.indices.filter { rows[$0].spectrogram == nil }
+        var outputs = [RowOutput?](repeating: nil, count: rows.count)
+        for group in [waveformRows, spectrogramRows] {
+            for (index, output) in zip(group, try runStacked(group.map { rows[$0] }, kind: kind)) { outputs[index] = output }
+        }
+        return outputs.map { $0! }
+    }
+
+    private func runStacked(_ rows: [BatchRow], kind: InputKind) throws -> [RowOutput] {
         let batch = rows.count
         let output = try model.run(ModelBackend.input(rows, kind: kind, config: model.config), workspace: workspace)
         return (0..<batch).map { b in

@@ -45,21 +45,32 @@ public struct EmbedOptions: Sendable, Equatable {
     public init() {}
 }
 
+/// The model's outputs themselves, unranked (the Open Inference Protocol's tensors).
+public struct OutputOptions: Sendable, Equatable {
+    public var modality: ModalityChoice = .auto
+    /// Pool the encoder tokens into per-modality embeddings as well as the logits.
+    public var embeddings: Bool = false
+
+    public init() {}
+}
+
 public enum ClipTask: Sendable, Equatable {
     case classify(ClassifyOptions)
     case embed(EmbedOptions)
+    case outputs(OutputOptions)
 
     var modality: ModalityChoice {
         switch self {
         case .classify(let options): return options.modality
         case .embed(let options): return options.modality
+        case .outputs(let options): return options.modality
         }
     }
 
     var crops: CropCount {
         switch self {
         case .classify(let options): return options.crops
-        case .embed: return .one
+        case .embed, .outputs: return .one
         }
     }
 }
@@ -69,10 +80,36 @@ public struct ClipRequest: Sendable {
     public var id: String
     public var bytes: [UInt8]
     public var task: ClipTask
+    /// The client's own deadline, if shorter than the server's `request_timeout_seconds`.
+    public var timeoutSeconds: Double?
 
-    public init(id: String, bytes: [UInt8], task: ClipTask) {
+    public init(id: String, bytes: [UInt8], task: ClipTask, timeoutSeconds: Double? = nil) {
         self.id = id
         self.bytes = bytes
         self.task = task
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// Model inputs that skip the media decoder: `batch` rows, each one model window at the shapes `ModelInfo`
+/// gives. Audio is a waveform (which goes through the bundle's log-mel frontend) or a spectrogram, not both.
+public struct TensorRequest: Sendable {
+    public var id: String
+    public var batch: Int
+    public var waveform: [Float]?     // (batch, windowSamples)
+    public var spectrogram: [Float]?  // (batch, spectrogramShape[0], spectrogramShape[1])
+    public var frames: [UInt8]?       // (batch, frames, 224, 224, 3) 8-bit RGB
+    public var embeddings: Bool
+    public var timeoutSeconds: Double?
+
+    public init(id: String, batch: Int, waveform: [Float]? = nil, spectrogram: [Float]? = nil, frames: [UInt8]? = nil,
+                embeddings: Bool, timeoutSeconds: Double? = nil) {
+        self.id = id
+        self.batch = batch
+        self.waveform = waveform
+        self.spectrogram = spectrogram
+        self.frames = frames
+        self.embeddings = embeddings
+        self.timeoutSeconds = timeoutSeconds
     }
 }

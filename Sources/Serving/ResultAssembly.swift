@@ -5,6 +5,11 @@ import AVMAE
 public enum ResultAssembly {
     /// Per-window probabilities. // windows x (C)
     public static func windowScores(_ outputs: [RowOutput], cropsPerWindow: Int, backend: InferenceBackend) -> [[Float]] {
+        windowLogits(outputs, cropsPerWindow: cropsPerWindow).map { backend.scores(logits: $0) }
+    }
+
+    /// Per-window logits, the mean over the window's crops. // windows x (C)
+    public static func windowLogits(_ outputs: [RowOutput], cropsPerWindow: Int) -> [[Float]] {
         stride(from: 0, to: outputs.count, by: cropsPerWindow).map { first in
             let crops = outputs[first..<(first + cropsPerWindow)].compactMap(\.logits)
             var mean = [Float](repeating: 0, count: crops.first?.count ?? 0)
@@ -12,7 +17,7 @@ public enum ResultAssembly {
                 for c in mean.indices { mean[c] += logits[c] }
             }
             let scale = 1 / Float(max(crops.count, 1))
-            return backend.scores(logits: mean.map { $0 * scale })
+            return mean.map { $0 * scale }
         }
     }
 

@@ -23,6 +23,7 @@ public struct Timings: Sendable, Equatable {
 
 public struct ClassifyResult: Sendable {
     public var model: String
+    public var modelVersion: String
     public var labelSet: LabelSet
     public var modalities: [Modality]
     public var durationSeconds: Double
@@ -68,6 +69,7 @@ public struct WindowEmbedding: Sendable {
 
 public struct EmbedResult: Sendable {
     public var model: String
+    public var modelVersion: String
     public var modalities: [Modality]
     public var durationSeconds: Double
     /// Mean over windows of the pooled embeddings, per modality. // (D)
@@ -76,7 +78,22 @@ public struct EmbedResult: Sendable {
     public var timings: Timings
 }
 
+/// The model's outputs per row, unranked. A clip is one row (its windows averaged: logits, probabilities and
+/// pooled embeddings each as a mean over windows, so the probabilities are /v1/classify's mean scores); a
+/// `TensorRequest` has one row per input row.
+public struct RawOutputs: Sendable {
+    public var model: String
+    public var rows: Int
+    public var modalities: [Modality]
+    public var logits: [Float]?         // (rows, C), nil for a model without a head
+    public var probabilities: [Float]?  // (rows, C)
+    /// Mean of each modality's encoder tokens, when asked for. // modality -> (rows, D)
+    public var embeddings: [Modality: [Float]]
+    public var timings: Timings
+}
+
 public enum ClipResult: Sendable {
     case classify(ClassifyResult)
     case embed(EmbedResult)
+    case outputs(RawOutputs)
 }

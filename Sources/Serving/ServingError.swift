@@ -13,6 +13,8 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     case modalityUnavailable(requested: ModalityChoice, clip: [Modality], model: [Modality], reason: String? = nil)
     /// The loaded model cannot do this task (classification on a pretrained model without a head).
     case unsupportedTask(String)
+    /// Raw tensors that do not fit the model (a branch it lacks, lengths that do not match the batch).
+    case invalidInput(String)
     case queueFull(retryAfterSeconds: Int)
     case deadlineExceeded(retryAfterSeconds: Int)
     case notReady(ReadinessReason)
@@ -30,6 +32,7 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
             return "modality '\(requested.rawValue)' is not available: the clip has [\(names(clip))], the model takes [\(names(model))]"
                 + (reason.map { " (\($0))" } ?? "")
         case .unsupportedTask(let why): return why
+        case .invalidInput(let why): return "invalid input: \(why)"
         case .queueFull(let after): return "the inference queue is full; retry in \(after) s"
         case .deadlineExceeded(let after): return "the request waited longer than its deadline in the queue; retry in \(after) s"
         case .notReady(let reason): return "the model is not ready: \(reason.rawValue)"

@@ -1,7 +1,7 @@
 import Metrics
 
-/// The metrics the serving core records, made once from the factory the caller passes in
-/// (names and units follow the Prometheus conventions: seconds, no unit for counts).
+/// The metrics one model's serving core records, made once from the factory the caller passes in, each with a
+/// `model` label (names and units follow the Prometheus conventions: seconds, no unit for counts).
 public struct ServingMetrics: Sendable {
     public enum RejectReason: String, Sendable, CaseIterable {
         case queueFull = "queue_full"
@@ -20,16 +20,17 @@ public struct ServingMetrics: Sendable {
     let modelReady: Gauge
     private let rejectedByReason: [RejectReason: Counter]
 
-    public init(factory: MetricsFactory) {
-        decodeDuration = Metrics.Timer(label: "avmae_decode_duration_seconds", factory: factory)
-        queueWait = Metrics.Timer(label: "avmae_queue_wait_seconds", factory: factory)
-        inferenceDuration = Metrics.Timer(label: "avmae_inference_duration_seconds", factory: factory)
-        batchSize = Recorder(label: "avmae_batch_size", aggregate: true, factory: factory)
-        queueDepth = Gauge(label: "avmae_queue_depth", factory: factory)
-        queueEstimatedSeconds = Gauge(label: "avmae_queue_estimated_seconds", factory: factory)
-        modelReady = Gauge(label: "avmae_model_ready", factory: factory)
+    public init(factory: MetricsFactory, model: String) {
+        let model = [("model", model)]
+        decodeDuration = Metrics.Timer(label: "avmae_decode_duration_seconds", dimensions: model, factory: factory)
+        queueWait = Metrics.Timer(label: "avmae_queue_wait_seconds", dimensions: model, factory: factory)
+        inferenceDuration = Metrics.Timer(label: "avmae_inference_duration_seconds", dimensions: model, factory: factory)
+        batchSize = Recorder(label: "avmae_batch_size", dimensions: model, aggregate: true, factory: factory)
+        queueDepth = Gauge(label: "avmae_queue_depth", dimensions: model, factory: factory)
+        queueEstimatedSeconds = Gauge(label: "avmae_queue_estimated_seconds", dimensions: model, factory: factory)
+        modelReady = Gauge(label: "avmae_model_ready", dimensions: model, factory: factory)
         rejectedByReason = Dictionary(uniqueKeysWithValues: RejectReason.allCases.map {
-            ($0, Counter(label: "avmae_rejected_total", dimensions: [("reason", $0.rawValue)], factory: factory))
+            ($0, Counter(label: "avmae_rejected_total", dimensions: model + [("reason", $0.rawValue)], factory: factory))
         })
     }
 

@@ -16,7 +16,7 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     @Option(help: "OpenBLAS threads.")
-    var threads: Int = 2
+    var blasThreads: Int = 2
 
     @Option(help: "Timed runs per case (median reported), after one warm-up.")
     var runs: Int = 3
@@ -59,12 +59,12 @@ struct BenchCommand: ParsableCommand {
             return try runIsolation(folder)
         }
         let kernel = try KernelCheck.run()
-        BLAS.threads = threads
+        BLAS.threads = blasThreads
         KernelCheck.report(kernel)
         let compute = kernel.info()
-        let peak = FMAPeak.measure(threads: threads, cpu: compute.cpu)
+        let peak = FMAPeak.measure(threads: blasThreads, cpu: compute.cpu)
         if !json {
-            print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %d-bit vectors)", peak.gflops, threads, peak.vectorBits))
+            print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %d-bit vectors)", peak.gflops, blasThreads, peak.vectorBits))
         }
         let precisions = precision.isEmpty ? ComputeEngine.availablePrecisions : precision
         do {
@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
         if json {
             let report: [String: Any] = [
                 "blas": BLAS.configuration, "core": compute.blasCore, "coreChosenBy": "\(compute.blasCoreOrigin)",
-                "threads": threads, "cpu": compute.cpu.modelName, "vendor": compute.cpu.vendor,
+                "threads": blasThreads, "cpu": compute.cpu.modelName, "vendor": compute.cpu.vendor,
                 "cpuFamily": compute.cpu.family, "cpuModel": compute.cpu.model, "isa": compute.cpu.isa.rawValue,
                 "features": compute.cpu.features.sorted().map(\.rawValue), "backend": compute.backend,
                 "precisions": precisions.map(\.rawValue), "peakGflops": peak.gflops, "peakVectorBits": peak.vectorBits,
@@ -118,7 +118,7 @@ struct BenchCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(BLAS.configuration), core \(compute.blasCore), \(threads) threads, \(compute.cpu.modelName) "
+            print("\(BLAS.configuration), core \(compute.blasCore), \(blasThreads) threads, \(compute.cpu.modelName) "
                   + "(family \(compute.cpu.family) model \(compute.cpu.model), \(compute.cpu.isa.rawValue))")
         }
     }

@@ -9,7 +9,7 @@ struct InspectCommand: ParsableCommand {
         abstract: "Check a model bundle's integrity and print its kind, modalities, size, frontend and labels."
     )
 
-    @Argument(help: "Bundle folder.")
+    @Option(help: "Bundle folder.")
     var bundle: String
 
     func run() throws {

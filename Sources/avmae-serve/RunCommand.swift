@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
     )
 
     @Option(name: .long, help: "Bundle folder (config.json, model.safetensors, labels.csv).")
-    var model: String
+    var bundle: String
 
     @Option(name: .long, help: "Waveform .npy, (B, samples).")
     var waveform: String?
@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
     var out: String
 
     @Option(name: .long, help: "OpenBLAS threads.")
-    var threads: Int = 2
+    var blasThreads: Int = 2
 
     @Option(name: .long, help: "Encoder precision: fp32 (default), int8 or bf16.")
     var precision: Precision = .fp32
@@ -63,13 +63,13 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let kernel = try KernelCheck.run()
-        BLAS.threads = threads
+        BLAS.threads = blasThreads
         KernelCheck.report(kernel, precision: precision)
-        let bundle = try Model(bundle: URL(fileURLWithPath: model), precision: precision)
+        let model = try Model(bundle: URL(fileURLWithPath: bundle), precision: precision)
         if let clip {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: clip)))
-            let tensors = try ClipRun(model: bundle, crops: CropCount(rawValue: crops)!).run(bytes)
-            try SafeTensorsFile.write(values: tensors, metadata: ["model": bundle.config.name, "clip": clip],
+            let tensors = try ClipRun(model: model, crops: CropCount(rawValue: crops)!).run(bytes)
+            try SafeTensorsFile.write(values: tensors, metadata: ["model": model.config.name, "clip": clip],
                                       to: URL(fileURLWithPath: out))
             for (name, shape, _) in tensors { print("\(name) \(shape)") }
             return
@@ -87,10 +87,10 @@ struct RunCommand: ParsableCommand {
             case .uint8(let shape, let bytes): input.frames = .bytes(shape: shape, bytes)
             }
         }
-        let output = try bundle.run(input, workspace: bundle.makeWorkspace())
+        let output = try model.run(input, workspace: model.makeWorkspace())
         let tensors = [("log_mel", output.logMel), ("audio_tokens", output.audioTokens),
                        ("rgb_tokens", output.videoTokens), ("logits", output.logits)].compactMap { name, t in t.map { (name, $0) } }
-        try SafeTensorsFile.write(tensors, metadata: ["model": bundle.config.name], to: URL(fileURLWithPath: out))
+        try SafeTensorsFile.write(tensors, metadata: ["model": model.config.name], to: URL(fileURLWithPath: out))
         for (name, t) in tensors { print("\(name) \(t.shape)") }
     }
 

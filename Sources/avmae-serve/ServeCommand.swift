@@ -15,31 +15,21 @@ import SystemIntegration
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a model bundle over HTTP (see openapi.yaml).",
+        abstract: "Serve one or more model bundles over HTTP (see openapi.yaml).",
+        usage: "avmae-serve serve [--config FILE] [--SETTING VALUE ...] [--set key=value ...]",
         discussion: """
-            Settings come from, lowest first: defaults, --config FILE (JSON object of snake_case keys), \
-            AVMAE_* environment variables (AVMAE_MAX_BATCH=8), then flags. --set key=value reaches any setting.
+            Every setting is a flag (--max-batch 8), an AVMAE_* environment variable (AVMAE_MAX_BATCH=8) and a key \
+            of the JSON --config file ({"max_batch": 8}); lowest first: defaults, file, environment, flags. A \
+            misspelt flag, variable or key is an error; AVMAE_* variables of Kubernetes service links are ignored.
+
+            SETTINGS:
+            \(ServerConfig.settingsHelp)
             """)
 
-    @Option(help: "JSON config file.") var config: String?
-    @Option(help: "Model bundle folder.") var bundle: String?
-    @Option(help: "Address to listen on.") var host: String?
-    @Option(help: "Port to listen on (0 = any free port).") var port: Int?
-    @Option(help: "Rows per model call; 1 turns batching off.") var maxBatch: Int?
-    @Option(help: "Longest a row waits for a fuller batch, in ms.") var maxDelayMs: Double?
-    @Option(help: "Rows allowed to wait before 503.") var maxQueue: Int?
-    @Option(help: "libmicrohttpd polling threads.") var httpThreads: Int?
-    @Option(help: "Per-request deadline in the queue, in s.") var requestTimeoutSeconds: Double?
-    @Option(help: "Longest shutdown waits for in-flight requests, in s.") var drainTimeoutSeconds: Double?
-    @Option(help: "Largest accepted body, in bytes.") var maxBodyBytes: Int?
-    @Option(help: "OpenBLAS threads for inference.") var blasThreads: Int?
-    @Option(help: "Encoder precision: fp32 (default), int8 or bf16 (where the CPU runs it fast).") var precision: String?
-    @Option(help: "Decode uploads in sandboxed worker processes (process) or in the daemon (none).") var decodeIsolation: String?
-    @Option(help: "File of API keys, one per line; clients then send 'Authorization: Bearer <key>'.") var apiKeyFile: String?
-    @Option(help: "PEM certificate (chain) for HTTPS; needs --tls-key.") var tlsCert: String?
-    @Option(help: "Unencrypted PEM private key for HTTPS; needs --tls-cert.") var tlsKey: String?
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+    @Option(help: "JSON config file (an object of setting keys).") var config: String?
     @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable).") var settings: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "Settings as --name value (see SETTINGS below).")
+    var settingFlags: [String] = []
 
     func run() throws {
         let kernel = try KernelCheck.run()
@@ -65,6 +55,9 @@ struct Serve: ParsableCommand {
         MetricsSystem.bootstrap(factory)
         let logger = Logger(label: "avmae-serve")
         logger.info("configuration", metadata: ["config": "\(config)"])
+        for ignored in ServerConfig.ignoredEnvironment(ProcessInfo.processInfo.environment) {
+            logger.notice("environment variable ignored", metadata: ["variable": "\(ignored)"])
+        }
         // Process-global, like the logging and metrics bootstrap, so it is set here and nowhere below.
         if let threads = config.blasThreads { BLAS.threads = threads }
         let compute = kernel.info(precision: config.precision)
@@ -83,11 +76,11 @@ struct Serve: ParsableCommand {
         let workers = try decodeWorkers(config, logger: logger, metricsFactory: factory)
         let daemon = Daemon(config: config, logger: logger, metricsFactory: factory,
                             exposition: MetricsExposition(registry: registry, factory: factory), apiKeys: apiKeys,
-                            loader: { try BundleLoader.load($0, workers: workers) })
+                            loader: { try BundleLoader.load($0, version: $1, config: config, workers: workers) })
         let notifier = SystemdNotifier(logger: logger)
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
         let reload = ReloadSignal {
-            logger.info("SIGHUP received, reloading the model bundle")
+            logger.info("SIGHUP received, rescanning the model bundles")
             notifier.reloading()
             daemon.reload { swapped in
                 // READY=1 whenever a model serves, also after a refused bundle (the previous one still does);
@@ -145,23 +138,35 @@ struct Serve: ParsableCommand {
         }
     }
 
-    /// Flag values as config keys, so flags go through the same parser as the file and environment.
+    /// Flags as setting keys (`--max-batch 8`, `--max-batch=8` -> max_batch), so they go through the same
+    /// table and parser as the file and the environment. A repeated flag of a list setting (--bundle) adds to it.
     private func flags() throws -> [String: String] {
         var flags: [String: String] = [:]
-        let named: [(String, CustomStringConvertible?)] = [
-            ("bundle", bundle), ("host", host), ("port", port), ("max_batch", maxBatch), ("max_delay_ms", maxDelayMs),
-            ("max_queue", maxQueue), ("http_threads", httpThreads), ("request_timeout_seconds", requestTimeoutSeconds),
-            ("drain_timeout_seconds", drainTimeoutSeconds), ("max_body_bytes", maxBodyBytes), ("blas_threads", blasThreads),
-            ("precision", precision), ("decode_isolation", decodeIsolation),
-            ("log_level", logLevel), ("api_key_file", apiKeyFile),
-            ("tls_cert", tlsCert), ("tls_key", tlsKey),
-        ]
         for setting in settings {
             let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
             guard pair.count == 2 else { throw ValidationError("--set expects key=value, got '\(setting)'") }
             flags[pair[0]] = pair[1]
         }
-        for case let (key, value?) in named { flags[key] = "\(value)" }
+        var arguments = settingFlags[...]
+        while let argument = arguments.popFirst() {
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                throw ValidationError("unexpected argument '\(argument)'; settings are --name value (see --help)")
+            }
+            var name = String(argument.dropFirst(2)), value: String
+            if let equals = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            } else {
+                guard let next = arguments.popFirst() else { throw ValidationError("\(argument) needs a value") }
+                value = next
+            }
+            let key = name.replacingOccurrences(of: "-", with: "_")
+            guard let field = ServerConfig.fields.first(where: { $0.key == key }) else {
+                throw ValidationError("unknown flag --\(name); known: \(ServerConfig.fields.map(\.flag).joined(separator: " "))")
+            }
+            if let earlier = flags[key], field.isList { value = earlier + "," + value }
+            flags[key] = value
+        }
         return flags
     }
 }

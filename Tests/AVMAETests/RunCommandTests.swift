@@ -47,7 +47,7 @@ final class RunCommandTests: XCTestCase {
         try NumpyArray.write(Tensor(shape: [2, 4, 224, 224, 3], data: pixels),
                              to: work.appendingPathComponent("frames.npy"))
         let out = work.appendingPathComponent("out.safetensors")
-        try cli(["run", "--model", bundle.path, "--spectrogram", work.appendingPathComponent("spec.npy").path,
+        try cli(["run", "--bundle", bundle.path, "--spectrogram", work.appendingPathComponent("spec.npy").path,
                  "--frames", work.appendingPathComponent("frames.npy").path, "--out", out.path])
         let result = try SafeTensorsFile(path: out.path)
         XCTAssertEqual(Set(result.names), ["audio_tokens", "rgb_tokens", "logits"])
@@ -64,11 +64,11 @@ final class RunCommandTests: XCTestCase {
         let spec = work.appendingPathComponent("spec.npy"), out = work.appendingPathComponent("out.safetensors")
         try NumpyArray.write(try io.tensor("inputs/spectrogram"), to: spec)
         for precision in ComputeEngine.availablePrecisions where precision != .fp32 {
-            try cli(["run", "--model", bundle.path, "--spectrogram", spec.path, "--out", out.path, "--precision", precision.rawValue])
+            try cli(["run", "--bundle", bundle.path, "--spectrogram", spec.path, "--out", out.path, "--precision", precision.rawValue])
             assertClose(try SafeTensorsFile(path: out.path).tensor("logits"), try io.tensor("outputs/finetune/as527/a/logits"),
                         tolerance: Golden.tolerance(precision), "run CLI \(precision) ft_a logits")
         }
-        let refused = try cli(["run", "--model", bundle.path, "--spectrogram", spec.path, "--out", out.path, "--precision", "fp16"],
+        let refused = try cli(["run", "--bundle", bundle.path, "--spectrogram", spec.path, "--out", out.path, "--precision", "fp16"],
                               expectStatus: 64)
         XCTAssertTrue(refused.contains("fp16"), refused)
     }
@@ -83,7 +83,7 @@ final class RunCommandTests: XCTestCase {
         try DemoBundle.write(to: bundle, config: config)
         try NumpyArray.write(try golden.tensor("waveform"), to: work.appendingPathComponent("wave.npy"))
         let out = work.appendingPathComponent("out.safetensors")
-        try cli(["run", "--model", bundle.path, "--waveform", work.appendingPathComponent("wave.npy").path, "--out", out.path])
+        try cli(["run", "--bundle", bundle.path, "--waveform", work.appendingPathComponent("wave.npy").path, "--out", out.path])
         let logMel = try SafeTensorsFile(path: out.path).tensor("log_mel"), ref = try golden.tensor("log_mel")
         XCTAssertEqual(logMel.shape, [2, 200, 128])
         let kept = ref.shape[1]
@@ -98,11 +98,11 @@ final class RunCommandTests: XCTestCase {
     func testDemoBundleInspectsClean() throws {
         let bundle = work.appendingPathComponent("demo")
         try cli(["demo-bundle", "--out", bundle.path])
-        let text = try cli(["inspect", bundle.path])
+        let text = try cli(["inspect", "--bundle", bundle.path])
         XCTAssertTrue(text.contains("finetuned, encoder mbt"), text)
         XCTAssertTrue(text.contains("audioset, 527 classes"), text)
         try Data("{}".utf8).write(to: bundle.appendingPathComponent("config.json"))
-        let refused = try cli(["inspect", bundle.path], expectStatus: 64)
+        let refused = try cli(["inspect", "--bundle", bundle.path], expectStatus: 64)
         XCTAssertTrue(refused.contains("config.json: name is missing"), refused)
     }
 
@@ -111,7 +111,7 @@ final class RunCommandTests: XCTestCase {
         try DemoBundle.write(to: bundle)
         let bad = work.appendingPathComponent("bad.npy")
         try Data("definitely not numpy".utf8).write(to: bad)
-        let text = try cli(["run", "--model", bundle.path, "--waveform", bad.path, "--out", work.appendingPathComponent("o").path],
+        let text = try cli(["run", "--bundle", bundle.path, "--waveform", bad.path, "--out", work.appendingPathComponent("o").path],
                            expectStatus: 1)
         XCTAssertTrue(text.contains("not a .npy file"), text)
     }

@@ -20,7 +20,7 @@ final class ComputeKernelTests: XCTestCase {
         let bundle = try demoBundle()
         // Every command that computes checks first; `run` and `bench` would otherwise fail or take seconds.
         for command in [["serve", "--bundle", bundle.path, "--host", "127.0.0.1", "--port", "0"],
-                        ["run", "--model", bundle.path, "--spectrogram", "absent.npy", "--out", "absent.safetensors"],
+                        ["run", "--bundle", bundle.path, "--spectrogram", "absent.npy", "--out", "absent.safetensors"],
                         ["bench", "--layers", "1", "--runs", "1", "--cases", "audio1"]] {
             let (status, output) = try runBinary(command, environment: ["OPENBLAS_CORETYPE": "Prescott"])
             XCTAssertEqual(status, 1, "\(command[0]): \(output)")
@@ -71,7 +71,7 @@ final class ComputeKernelTests: XCTestCase {
 
     func testBenchJSONReportsTheMachineAndEachCaseAgainstThePeak() throws {
         let (status, output) = try runBinary(
-            ["bench", "--json", "--layers", "1", "--runs", "1", "--cases", "audio1", "--threads", "1", "--precision", "fp32"],
+            ["bench", "--json", "--layers", "1", "--runs", "1", "--cases", "audio1", "--blas-threads", "1", "--precision", "fp32"],
             environment: ["OPENBLAS_CORETYPE": "Prescott", "AVMAE_TEST_BLAS_FALLBACK": "1"], stderrToo: false)
         XCTAssertEqual(status, 0, output)
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], output)

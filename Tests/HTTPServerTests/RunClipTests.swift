@@ -9,7 +9,7 @@ final class RunClipTests: SharedDaemonTestCase {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("run-clip-\(UUID().uuidString).safetensors")
         let process = Process()
         process.executableURL = try RunningDaemon.binary()
-        process.arguments = ["run", "--model", daemon.bundle.path, "--clip", file.path, "--crops", String(crops),
+        process.arguments = ["run", "--bundle", daemon.bundle.path, "--clip", file.path, "--crops", String(crops),
                              "--out", out.path]
         process.standardOutput = FileHandle.nullDevice
         try process.run()

@@ -34,7 +34,7 @@ final class StatusEndpointTests: SharedDaemonTestCase {
         XCTAssertEqual(response.status, 200)
         XCTAssertTrue(response.headers["content-type"]?.hasPrefix("text/plain") ?? false)
         let text = String(decoding: response.body, as: UTF8.self)
-        for series in ["avmae_model_ready 1.0", "avmae_requests_total{route=\"/healthz\",code=\"200\"}",
+        for series in ["avmae_model_ready{model=\"avmae-demo\"} 1.0", "avmae_requests_total{route=\"/healthz\",code=\"200\"}",
                        "avmae_request_duration_seconds_bucket{route=\"/healthz\"", "avmae_queue_depth",
                        "avmae_inflight_requests", "avmae_batch_size_bucket", "avmae_request_body_bytes_bucket", "avmae_inference_duration_seconds_count",
                        "avmae_model_info{name=\"avmae-demo\"", "avmae_compute_info{isa=", "process_resident_memory_bytes",
@@ -68,7 +68,8 @@ final class StatusEndpointTests: SharedDaemonTestCase {
             Thread.sleep(forTimeInterval: 0.01)
         }
         XCTAssertEqual(reasons.last, "warming", "\(reasons)")
-        XCTAssertEqual(try Curl.run(port: daemon.port, path: "/v1/models").errorCode, "not_ready")
+        let models = try Curl.run(port: daemon.port, path: "/v1/models").json["models"] as? [[String: Any]]
+        XCTAssertEqual(models?.first?["state"] as? String, "loading", "\(models ?? [])")
         // SIGTERM mid-warm-up: the warm-up batch finishes, then a clean exit.
         XCTAssertEqual(daemon.terminateAndWait(), 0, daemon.log)
         XCTAssertTrue(daemon.log.contains("drained=true"), daemon.log)

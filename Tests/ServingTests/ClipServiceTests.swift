@@ -16,7 +16,7 @@ final class ClipServiceTests: XCTestCase {
         configuration.maxBatch = maxBatch
         configuration.maxDelaySeconds = delay
         return ClipService(backend: backend, decoder: decoder, configuration: configuration, lifecycle: lifecycle,
-                           logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance))
+                           logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance, model: "fake"))
     }
 
     private func submit(_ service: ClipService, _ bytes: [UInt8], _ task: ClipTask) -> Result<ClipResult, ServingError> {

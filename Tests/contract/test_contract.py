@@ -8,6 +8,8 @@ import http.client
 import json
 import os
 import pathlib
+import re
+import struct
 import subprocess
 import tempfile
 import time
@@ -87,7 +89,7 @@ def request(port, method, path, body=None, headers=None):
 def check(spec, method, path, status, headers, payload):
     """Asserts that this (method, path) -> (status, headers, body) is what openapi.yaml promises."""
     assert "x-request-id" in headers
-    operation = spec["paths"].get(path, {}).get(method.lower())
+    operation = spec["paths"].get(template(spec, path), {}).get(method.lower())
     if operation is None:
         # Unknown routes are outside the paths; they still answer the common error shape.
         assert status in (404, 405)
@@ -97,11 +99,18 @@ def check(spec, method, path, status, headers, payload):
         response = operation["responses"][str(status)]
         if "$ref" in response:
             response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-        code = json.loads(payload).get("error", {}).get("code") if status >= 400 else None
+        error = json.loads(payload).get("error") if status >= 400 else None
+        code = error.get("code") if isinstance(error, dict) else None  # /v2 errors are plain strings
         for header in response.get("headers", {}):
-            # Retry-After is promised where waiting helps: overload and deadline answers.
-            if header.lower() != "retry-after" or code in ("overloaded", "deadline_exceeded"):
+            # Retry-After is promised where waiting helps: overload and deadline answers; the OIP header length
+            # where binary data follows the JSON.
+            binary = headers.get("content-type") == "application/octet-stream"
+            if (header.lower() != "retry-after" or code in ("overloaded", "deadline_exceeded")) and \
+                    (header.lower() != "inference-header-content-length" or binary):
                 assert header.lower() in headers, f"{method} {path} {status}: missing header {header}"
+        if "content" not in response:
+            assert payload == b"", f"{method} {path} {status}: a body where none is documented"
+            return
         media = response["content"]
         content_type = headers["content-type"].split(";")[0]
         assert content_type in media, f"{content_type} not documented for {method} {path} {status}"
@@ -110,8 +119,17 @@ def check(spec, method, path, status, headers, payload):
             return
     registry = Registry().with_resource("spec", Resource.from_contents(spec, default_specification=DRAFT4))
     body = json.loads(payload)
-    OAS30Validator({"$ref": "spec#/components/schemas/Error"} if operation is None else
+    unmatched = "V2Error" if path == "/v2" or path.startswith("/v2/") else "Error"
+    OAS30Validator({"$ref": f"spec#/components/schemas/{unmatched}"} if operation is None else
                    _rebase(schema), registry=registry).validate(body)
+
+
+def template(spec, path):
+    """The documented path a concrete one falls under: /v2/models/m/ready -> /v2/models/{model_name}/ready."""
+    for candidate in spec["paths"]:
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(candidate)), path):
+            return candidate
+    return path
 
 
 def _rebase(schema):
@@ -127,6 +145,24 @@ TONE = (FIXTURES / "tone.wav").read_bytes()
 CLIP = (FIXTURES / "clip.mp4").read_bytes()
 LONG = (FIXTURES / "long.flac").read_bytes()
 WAV = {"Content-Type": "audio/wav"}
+INFER = "/v2/models/avmae-demo/infer"
+
+
+def v2_binary(inputs, outputs=None, parameters=None):
+    """An infer body in Triton's binary data framing: JSON header, then each input's bytes."""
+    header = {"inputs": [{"name": name, "datatype": datatype, "shape": shape,
+                          "parameters": {"binary_data_size": len(data)}} for name, datatype, shape, data in inputs]}
+    if outputs is not None:
+        header["outputs"] = outputs
+    if parameters is not None:
+        header["parameters"] = parameters
+    head = json.dumps(header).encode()
+    body = head + b"".join(data for _, _, _, data in inputs)
+    return body, {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"}
+
+
+def clip_input(data):
+    return ("CLIP", "BYTES", [1], struct.pack("<I", len(data)) + data)
 
 
 def multipart(data, name="file"):
@@ -161,6 +197,26 @@ CASES = [
     ("POST", "/v1/classify", TONE, {"Content-Type": "text/plain"}, 415),
     ("POST", "/v1/classify", b"not a media file at all" * 100, WAV, 422),
     ("POST", "/v1/classify?modality=video", TONE, WAV, 422),
+    ("GET", "/v2", None, {}, 200),
+    ("GET", "/v2/health/live", None, {}, 200),
+    ("GET", "/v2/health/ready", None, {}, 200),
+    ("GET", "/v2/models/avmae-demo", None, {}, 200),
+    ("GET", "/v2/models/avmae-demo/ready", None, {}, 200),
+    ("POST", INFER, *v2_binary([clip_input(TONE)]), 200),
+    ("POST", INFER, *v2_binary([clip_input(CLIP)], outputs=[{"name": "PROBABILITIES", "parameters": {"classification": 3}},
+                                                         {"name": "VIDEO_EMBEDDING"}]), 200),
+    ("POST", INFER, json.dumps({"inputs": [{"name": "WAVEFORM", "datatype": "FP32", "shape": [1, 160000],
+                                            "data": [0.0] * 160000}]}).encode(), {"Content-Type": "application/json"}, 200),
+    ("POST", INFER, json.dumps({"inputs": [{"name": "WAVEFORM", "datatype": "FP32", "shape": [1, 4],
+                                            "data": [0.0] * 4}]}).encode(), {"Content-Type": "application/json"}, 400),
+    ("POST", INFER, *v2_binary([("WAVEFORM", "FP32", [1, 160000], b"\0" * 10)]), 400),
+    ("GET", "/v2/models/nope", None, {}, 404),
+    ("GET", "/v2/models/avmae-demo/versions/no-such-version", None, {}, 404),
+    ("GET", "/v2/nope", None, {}, 404),
+    ("GET", INFER, None, {}, 405),
+    ("POST", INFER, None, {}, 411),
+    ("POST", INFER, b"\0" * (MAX_BODY + 1), {"Inference-Header-Content-Length": "2"}, 413),
+    ("POST", INFER, *v2_binary([clip_input(b"not a media file at all" * 100)]), 422),
 ]
 
 
@@ -175,6 +231,15 @@ def test_response_matches_contract(spec, daemon, method, path, body, headers, ex
     check(spec, method, path.split("?")[0], status, response_headers, payload)
     if status == 405:
         assert "allow" in response_headers
+
+
+def test_versioned_model_paths_match_contract(spec, daemon):
+    """/versions/{version} paths at the version the model metadata lists."""
+    version = json.loads(request(daemon, "GET", "/v2/models/avmae-demo")[2])["versions"][0]
+    for path in (f"/v2/models/avmae-demo/versions/{version}", f"/v2/models/avmae-demo/versions/{version}/ready"):
+        status, headers, payload = request(daemon, "GET", path)
+        assert status == 200, payload
+        check(spec, "GET", path, status, headers, payload)
 
 
 def test_overload_and_not_ready_answers_match_contract(spec):

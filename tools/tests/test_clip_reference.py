@@ -57,7 +57,7 @@ X264 = ["-c:v", "libx264", "-preset", "ultrafast"]
 
 
 def run_clip(bundle: Path, clip: Path, out: Path, crops: int) -> dict:
-    result = subprocess.run([BIN, "run", "--model", str(bundle), "--clip", str(clip), "--crops", str(crops),
+    result = subprocess.run([BIN, "run", "--bundle", str(bundle), "--clip", str(clip), "--crops", str(crops),
                              "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, f"run --clip {clip.name} failed: {result.stderr}"
     return load_file(str(out))
@@ -396,7 +396,7 @@ def e2e_check(tmp_path, bundles, e2e_runs, tf_reference, model: str) -> None:
         rows = windows * crops
         np.save(tmp_path / "spectrogram.npy", np.repeat(log_mel, crops, axis=0))  # a window's crops share its sound
         np.save(tmp_path / "frames.npy", frames.reshape(rows, -1, 224, 224, 3))
-        result = subprocess.run([BIN, "run", "--model", str(bundles[bundle]), "--spectrogram",
+        result = subprocess.run([BIN, "run", "--bundle", str(bundles[bundle]), "--spectrogram",
                                  str(tmp_path / "spectrogram.npy"), "--frames", str(tmp_path / "frames.npy"),
                                  "--out", str(tmp_path / "reference.safetensors")], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr

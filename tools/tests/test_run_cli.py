@@ -52,7 +52,7 @@ def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
 
 
 def run_bundle(bundle, out, args) -> dict:
-    result = subprocess.run([BIN, "run", "--model", str(bundle), *map(str, args), "--out", str(out)],
+    result = subprocess.run([BIN, "run", "--bundle", str(bundle), *map(str, args), "--out", str(out)],
                             capture_output=True, text=True)
     assert result.returncode == 0, f"avmae-serve run failed: {result.stderr}"
     return load_file(str(out))

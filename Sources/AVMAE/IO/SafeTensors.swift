@@ -1,7 +1,9 @@
 import Foundation
 
 /// A safetensors file (https://github.com/huggingface/safetensors: 8-byte LE header length, JSON header,
-/// raw little-endian data), memory-mapped read-only so weights are shared with the page cache, never copied.
+/// raw little-endian data), read once into anonymous memory. Not a file mapping: an operator who copies new
+/// weights over the file (`cp` truncates it in place) would otherwise turn the running model's next read into a
+/// SIGBUS. Tensors that preparation copied elsewhere are given back with `release(_:)`.
 public final class SafeTensorsFile: @unchecked Sendable {
     public struct Entry: Sendable {
         public let dtype: String
@@ -30,11 +32,20 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else { throw bad("cannot stat") }
         let size = Int(st.st_size)
         guard size >= 8 else { throw bad("file is \(size) bytes, shorter than the 8-byte header length") }
-        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { throw bad("mmap failed") }
+        guard let map = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), map != MAP_FAILED
+        else { throw bad("cannot allocate \(size) bytes for it") }
         mapping = map
         mappedLength = size
         var ok = false
         defer { if !ok { munmap(map, size) } }
+        var done = 0
+        while done < size {
+            let got = pread(fd, map + done, min(size - done, 64 << 20), off_t(done))
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { throw bad(got == 0 ? "the file shrank while it was read" : "read failed (errno \(errno))") }
+            done += got
+        }
+        mprotect(map, size, PROT_READ)
 
         let headerLength = Int(map.loadUnaligned(as: UInt64.self).littleEndian)
         guard headerLength > 1, headerLength <= size - 8 else {
@@ -72,10 +83,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     deinit { munmap(mapping, mappedLength) }
 
-    /// Drops the mapping's pages from this process's resident set; later reads fault them back in from the file
-    /// (a read-only private mapping, never written, so nothing is lost).
-    func releaseResidentPages() {
-        madvise(mapping, mappedLength, MADV_DONTNEED)
+    /// Frees the whole pages inside these tensors, which nothing may read afterwards: preparation made its own
+    /// copies of them (q/k/v joined, oneDNN's int8/bf16 layouts).
+    func release(_ names: Set<String>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        for name in names {
+            guard let e = entries[name] else { continue }
+            let start = (dataStart + e.offset + page - 1) / page * page
+            let end = (dataStart + e.offset + e.byteCount) / page * page
+            if end > start { madvise(mapping + start, end - start, MADV_DONTNEED) }
+        }
     }
 
     public var names: [String] { entries.keys.sorted() }

@@ -1,6 +1,8 @@
-/// One weight tensor inside the memory-mapped bundle, viewed as a matrix. Immutable and shared by all workers.
+/// One weight tensor inside the loaded bundle, viewed as a matrix. Immutable and shared by all workers.
 struct Weight {
     let matrix: Matrix
+    /// Its name in the bundle (nil while recording).
+    var name: String? = nil
 }
 
 /// The bundle's tensors by upstream Flax path. Every lookup checks the shape the config implies and records the
@@ -9,6 +11,12 @@ struct Weight {
 final class WeightStore {
     private let file: SafeTensorsFile?
     private var used = Set<String>()
+    /// Per tensor: how often it was handed out, and how often a preparation copied it. Where the two are equal,
+    /// the bundle's own bytes are never read again.
+    private var handedOut: [String: Int] = [:]
+    private var copies: [String: Int] = [:]
+
+    var copied: Set<String> { Set(copies.filter { handedOut[$0.key] == $0.value }.keys) }
     /// In recording mode (no file) every lookup succeeds and is logged with its shape: building a model this way
     /// lists the tensors a config needs without a second copy of the naming scheme (see `Model.tensorShapes`).
     private(set) var recorded = [(name: String, shape: [Int], fanIn: Int)]()
@@ -47,7 +55,12 @@ final class WeightStore {
         let (pointer, entry) = try file.floatPointer(name)
         guard entry.shape == shape else { throw BundleError.wrongShape(tensor: name, expected: shape, found: entry.shape) }
         used.insert(name)
-        return Weight(matrix: Matrix(base: pointer, rows: rows, cols: cols, ld: cols))
+        handedOut[name, default: 0] += 1
+        return Weight(matrix: Matrix(base: pointer, rows: rows, cols: cols, ld: cols), name: name)
+    }
+
+    func preparedCopies(of parts: [Weight]) {
+        for name in parts.compactMap(\.name) { copies[name, default: 0] += 1 }
     }
 
     func has(_ name: String) -> Bool { file?.entries[name] != nil }
@@ -81,7 +94,9 @@ struct WeightScope {
         guard !store.isRecording else {
             return PreparedWeight(.openBLAS(Matrix(base: parts[0].matrix.base, rows: k, cols: n, ld: n)), rows: k, cols: n)
         }
-        return try preparer.prepare(parts.map(\.matrix), rowScale: rowScale)
+        let prepared = try preparer.prepare(parts.map(\.matrix), rowScale: rowScale)
+        if !prepared.reads(parts[0].matrix) { store.preparedCopies(of: parts) }
+        return prepared
     }
 
     func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }

@@ -74,7 +74,7 @@ public struct ComputeEngine: Sendable, CustomStringConvertible {
         case .fp32:
             return
         case .int8:
-            // oneDNN 2.6's int8 brgemm needs AVX-512 (VNNI makes it 3-4x fp32, PLATFORM.md §3b).
+            // oneDNN 2.6's int8 brgemm needs AVX-512 (VNNI makes it 3-4x fp32).
             guard [.avx512AMX, .avx512BF16, .avx512VNNI, .avx512].contains(isa) else {
                 throw ComputeError.precisionUnavailable(.int8, reason: "oneDNN 2.6 has no fast int8 kernel for \(isa.rawValue)")
             }
@@ -88,7 +88,7 @@ public struct ComputeEngine: Sendable, CustomStringConvertible {
 }
 
 /// Whether bf16 beats fp32 here, measured once per process. CPU features alone cannot tell: Zen 4 runs
-/// AVX512_BF16 at twice fp32, an Intel family 6 model 207 without AMX at half (PLATFORM.md §3b), so this times
+/// AVX512_BF16 at twice fp32, an Intel family 6 model 207 without AMX at half, so this times
 /// one encoder-shaped product both ways through oneDNN and keeps bf16 only if it is clearly faster.
 final class BF16Probe: @unchecked Sendable {
     static let shared = BF16Probe()

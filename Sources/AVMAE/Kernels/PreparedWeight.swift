@@ -13,6 +13,12 @@ final class PreparedWeight: @unchecked Sendable {
     let storage: Storage
     private let owned: Buffer?  // for kernels built at load (q/k/v concatenated), which the mapping does not hold
 
+    /// Whether products read `source`'s memory itself rather than a copy made at preparation.
+    func reads(_ source: Matrix) -> Bool {
+        if case .openBLAS(let kernel) = storage { return kernel.base == source.base }
+        return false
+    }
+
     init(_ storage: Storage, rows: Int, cols: Int, owned: Buffer? = nil) {
         self.storage = storage
         self.rows = rows

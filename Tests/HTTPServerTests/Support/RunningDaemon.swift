@@ -15,10 +15,12 @@ final class RunningDaemon {
 
     /// Starts the daemon and waits until /readyz says ready (unless `waitForReady` is false). `prepare` may
     /// change the bundle folder before the daemon reads it. `environment` adds to (or, with "", removes from)
-    /// the test's own environment.
+    /// the test's own environment. `models`, when given, replaces `--bundle <the demo bundle>` (the test lays out
+    /// those bundles itself).
     init(settings: [String: String] = [:], environment: [String: String] = [:],
          config: ModelConfig = DemoBundle.config(), waitForReady: Bool = true,
-         readyTimeout: Double = 120, certificate: URL? = nil, prepare: (URL) throws -> Void = { _ in }) throws {
+         readyTimeout: Double = 120, certificate: URL? = nil, models: [String]? = nil,
+         prepare: (URL) throws -> Void = { _ in }) throws {
         self.certificate = certificate
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("avmae-http-\(UUID().uuidString)")
         bundle = scratch.appendingPathComponent("bundle")
@@ -29,7 +31,8 @@ final class RunningDaemon {
         let stdoutPipe = Pipe()
         process = Process()
         process.executableURL = try Self.binary()
-        var arguments = ["serve", "--bundle", bundle.path, "--host", "127.0.0.1", "--port", "0"]
+        var arguments = ["serve"] + (models ?? ["--bundle", bundle.path])
+        arguments += ["--host", "127.0.0.1", "--port", "0"]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["--set", "\(key)=\(value)"] }
         process.arguments = arguments
         process.environment = Self.environment(adding: environment)
@@ -62,13 +65,25 @@ final class RunningDaemon {
         throw DaemonError.notReady(log)
     }
 
-    /// One sample (label set included) of a Prometheus series from /metrics, e.g. `avmae_batch_size_count`.
+    /// The sum of the samples of a Prometheus series from /metrics whose labels include the given ones, e.g.
+    /// `avmae_batch_size_count` (every model) or `avmae_rejected_total{reason="deadline"}`.
     func metric(_ series: String) throws -> Double {
         let text = String(decoding: try Curl.run(port: port, path: "/metrics").body, as: UTF8.self)
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1)) ?? .nan
+        let (name, wanted) = Self.sample(series)
+        var sum = 0.0
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " ") else { continue }
+            let (lineName, labels) = Self.sample(String(line[..<space]))
+            if lineName == name, wanted.isSubset(of: labels) { sum += Double(line[line.index(after: space)...]) ?? .nan }
         }
-        return 0
+        return sum
+    }
+
+    /// `name{a="1",b="2"}` -> ("name", ["a=\"1\"", "b=\"2\""]); label values here never hold commas.
+    private static func sample(_ series: String) -> (String, Set<String>) {
+        guard let brace = series.firstIndex(of: "{") else { return (series, []) }
+        let labels = series[series.index(after: brace)...].dropLast().split(separator: ",").map(String.init)
+        return (String(series[..<brace]), Set(labels))
     }
 
     func terminateAndWait() -> Int32 {
