@@ -129,30 +129,33 @@ async function act(message, action) {
 
 // ---- Models -------------------------------------------------------------------------------------------------
 
-/** The list is 503 while the model loads: ask again each second until it is there. */
+/** Lists the models; while one is still loading, asks again each second until none is. */
 async function loadModels() {
-  let models;
   for (;;) {
-    try {
-      ({ models } = await api.models());
-      break;
-    } catch (error) {
-      if (error.status !== 503) throw error;
-      $("status").textContent = "The model is still loading…";
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
+    const { models } = await api.models();
+    showModels(models);
+    if (!models.some((model) => model.state === "loading")) return;
+    $("status").textContent = "A model is still loading…";
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+function showModels(models) {
+  const chosen = selectedModel()?.name;
   state.models = models;
   const select = $("model");
-  select.replaceChildren(...models.map((model) => new Option(model.name)));
+  select.replaceChildren(...models.map((model) =>
+    new Option(model.state === "ready" || model.state === undefined ? model.name : `${model.name} (${model.state})`,
+               model.name, false, model.name === chosen)));
   select.disabled = models.length < 2;
   showModel();
 }
 
+/** A model that serves has all its facts; one that is loading or failed only its state and error. */
 function showModel() {
   const model = selectedModel();
   if (!model) return;
-  const facts = [
+  const facts = model.kind === undefined ? [`state: ${model.state}`] : [
     model.kind,
     `modalities: ${model.modalities.join(", ")}`,
     `${model.classes} ${model.label_set} classes`,
@@ -160,7 +163,6 @@ function showModel() {
     `${model.parameters.toLocaleString("en")} parameters`,
   ];
   if (model.version) facts.push(`version ${model.version}`);
-  if (model.state && model.state !== "ready") facts.push(`state: ${model.state}`);
   if (model.error) facts.push(model.error);
   $("model-details").textContent = facts.join(" · ");
   $("placeholder-note").hidden = model.placeholder_labels !== true;
