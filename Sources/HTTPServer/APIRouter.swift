@@ -92,7 +92,7 @@ public final class APIRouter: HTTPHandler {
                 return .now(finish(HTTPResponse(status: 200, headers: headers, body: exposition.render()), request,
                                    requestID, start))
             case .playground, .playgroundScript, .playgroundStyle:
-                let page = Playground.response(path: request.path) ?? errorResponse(APIError.notFound(request.path))
+                guard let page = Playground.response(path: request.path) else { throw APIError.notFound(request.path) }
                 return .now(finish(page, request, requestID, start))
             case .models:
                 // Answered while loading too: each model says where it stands.
