@@ -61,6 +61,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            // Compiled into the binary as byte arrays (`PackageResources`): no resource bundle to install.
+            resources: [
+                .embedInCode("Playground/index.html"), .embedInCode("Playground/playground.js"),
+                .embedInCode("Playground/playground.css"),
             ]
         ),
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's whole test suite: Swift tests (unit, golden parity, media, the real server on loopback), then
-# the Python tool tests (converter, SavedModel inspector, models fetch, run --clip against independent references).
+# The project's whole test suite: Swift tests (unit, golden parity, media, the real server on loopback), the
+# HTTP contract, the playground in a browser, reliability, then the Python tool tests (converter, SavedModel
+# inspector, models fetch, run --clip against independent references).
 # AVMAE_GOLDEN_DIR (default ../shared/golden) enables the full-length `tiny` parity checks; when it is absent they
 # say they did not run.
 set -euo pipefail
@@ -20,6 +21,11 @@ python3 -m venv .venv-contract
 .venv-contract/bin/pip install -q -r Tests/contract/requirements.txt
 .venv-contract/bin/python -m pytest -q Tests/contract
 bash Tests/contract/schemathesis.sh 60
+
+# The playground page in headless Chromium: upload, labels, timeline, embeddings download, API key prompt.
+python3 -m venv .venv-browser
+.venv-browser/bin/pip install -q -r Tests/browser/requirements.txt
+.venv-browser/bin/python -m pytest -q -s Tests/browser
 
 # Reliability against the real daemon (~1.5 min): overload, slow clients, SIGKILL + restart, 1000 bad requests,
 # decode workers SIGKILLed mid-clip under load.

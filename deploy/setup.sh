@@ -21,6 +21,7 @@ packages=(
   valgrind binutils  # MediaSweepTests and bench/media-sweep run a stripped copy of the decoder under memcheck
   prometheus       # promtool: MetricsLintTests runs `promtool check metrics` on a live daemon's /metrics
   systemd
+  chromium chromium-driver  # Tests/browser drives the playground page in headless Chromium
 )
 
 missing=()

@@ -117,6 +117,9 @@ public final class APIRouter: HTTPHandler {
                 headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 return .now(finish(HTTPResponse(status: 200, headers: headers, body: exposition.render()), request,
                                    requestID, start))
+            case .playground, .playgroundScript, .playgroundStyle:
+                guard let page = Playground.response(path: request.path) else { throw APIError.notFound(request.path) }
+                return .now(finish(page, request, requestID, start))
             case .models:
                 // Answered while loading too: each model says where it stands.
                 return .now(finish(json(200, ModelsResponse(models: models.statuses.map(ModelDTO.init))), request,

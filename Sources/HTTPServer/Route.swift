@@ -6,11 +6,16 @@ enum Route: String, CaseIterable {
     case healthz = "/healthz"
     case readyz = "/readyz"
     case metrics = "/metrics"
+    /// The browser playground (Playground.swift).
+    case playground = "/"
+    case playgroundScript = "/playground.js"
+    case playgroundStyle = "/playground.css"
 
     var methods: [String] {
         switch self {
         case .classify, .embed: return ["POST"]
-        case .models, .healthz, .readyz, .metrics: return ["GET", "HEAD"]
+        case .models, .healthz, .readyz, .metrics, .playground, .playgroundScript, .playgroundStyle:
+            return ["GET", "HEAD"]
         }
     }
 

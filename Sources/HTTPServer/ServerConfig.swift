@@ -63,8 +63,9 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var logLevel = "info"
     /// Bearer keys, one per line; unset means no authentication.
     public var apiKeyFile: String?
-    /// Paths answered without a key even when `api_key_file` is set, so probes and scrapers need none.
-    public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics"])
+    /// Paths answered without a key even when `api_key_file` is set, so probes and scrapers need none, and the
+    /// playground page loads and can ask for a key.
+    public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics"] + Playground.paths)
     /// Origins whose pages may call the API from a browser (CORS); "*" allows any. Empty: no CORS headers.
     public var corsAllowedOrigins = OriginList([])
 

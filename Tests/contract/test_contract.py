@@ -177,6 +177,7 @@ CASES = [
     ("HEAD", "/healthz", None, {}, 200),
     ("GET", "/readyz", None, {}, 200),
     ("GET", "/metrics", None, {}, 200),
+    ("GET", "/", None, {}, 200),
     ("GET", "/v1/models", None, {}, 200),
     ("POST", "/v1/classify?top_k=3", TONE, WAV, 200),
     ("POST", "/v1/classify?windows=true&aggregate=max&threshold=0.1", LONG, {"Content-Type": "audio/flac"}, 200),
@@ -313,7 +314,7 @@ def test_unauthorized_answers_match_contract(spec):
             status, response_headers, payload = request(port, "POST", "/v1/classify", TONE, {**WAV, **good})
             assert status == 200
             check(spec, "POST", "/v1/classify", status, response_headers, payload)
-            for path in ("/healthz", "/readyz", "/metrics"):
+            for path in ("/healthz", "/readyz", "/metrics", "/"):
                 status, response_headers, payload = request(port, "GET", path)
                 assert status == 200
                 check(spec, "GET", path, status, response_headers, payload)
