@@ -130,6 +130,7 @@ public final class Daemon: Sendable {
         var serving = ClipService.Configuration()
         serving.maxBatch = config.maxBatch
         serving.maxDelaySeconds = config.maxDelayMs / 1000
+        serving.maxBatchSeconds = config.maxBatchSeconds
         serving.maxQueuedRows = config.maxQueue
         serving.requestTimeoutSeconds = config.requestTimeoutSeconds
         serving.decodeConcurrency = config.decodeThreads

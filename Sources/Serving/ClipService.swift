@@ -14,9 +14,11 @@ public final class ClipService: Sendable {
     public struct Configuration: Sendable {
         public var maxBatch = 8
         public var maxDelaySeconds = 0.005
+        /// A batch stops growing at this much estimated model time (see `BatchingStateMachine`).
+        public var maxBatchSeconds = 1.0
         public var maxQueuedRows = 64
         /// A request not started on the model by then is answered with 503.
-        public var requestTimeoutSeconds = 30.0
+        public var requestTimeoutSeconds = 90.0
         public var decodeConcurrency = 2
         public var maxPendingDecodes = 64
         public var retryAfterSeconds = 1
@@ -56,7 +58,8 @@ public final class ClipService: Sendable {
         self.worker = InferenceWorker(backend: backend, queue: inferenceQueue, clock: clock, logger: logger)
         self.batcher = Batcher(
             configuration: .init(maxBatch: configuration.maxBatch, maxDelaySeconds: configuration.maxDelaySeconds,
-                                 maxQueuedRows: configuration.maxQueuedRows),
+                                 maxQueuedRows: configuration.maxQueuedRows,
+                                 maxBatchSeconds: configuration.maxBatchSeconds),
             worker: worker, clock: clock, retryAfterSeconds: configuration.retryAfterSeconds, logger: logger,
             metrics: metrics)
     }
