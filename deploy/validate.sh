@@ -6,7 +6,8 @@
 #   2. the hardening the issue asks for is present in the service; the env file documents every setting
 #   3. systemd-analyze security --offline: exposure score at most SECURITY_THRESHOLD (2.0, "OK")
 #   4. Kubernetes manifests against the API schemas (kubernetes-validate, strict) for the oldest supported
-#      version (1.30: preStop sleep) and the newest bundled one, and kustomization.yaml lists every manifest
+#      version (1.30: preStop sleep) and the newest bundled one, and kustomization.yaml lists every manifest;
+#      the HPA's metric is the one the prometheus-adapter rule serves
 #   5. nginx -t on the upstream example
 #
 # Python tools go in .venv-deploy (gitignored, reused across runs). nginx: the system one if installed,
@@ -89,6 +90,19 @@ listed="$(sed -n 's/^  - //p' deploy/k8s/kustomization.yaml | sort)"
 present="$(cd deploy/k8s && ls *.yaml | grep -vx kustomization.yaml | sort)"
 [ "$listed" = "$present" ] || fail "kustomization.yaml resources ($listed) differ from the manifests ($present)"
 step "Kubernetes schemas ${KUBERNETES_VERSIONS[*]} (strict): ${manifests[*]##*/} valid; kustomization lists them all"
+# The HPA scales on a per-pod custom metric that only prometheus-adapter's rule creates: the rule must name
+# exactly that metric, and the pods must be scraped.
+"$venv/bin/python" - deploy/k8s/hpa.yaml deploy/k8s/prometheus-adapter/values.yaml deploy/k8s/deployment.yaml <<'PY' \
+  || fail "hpa.yaml, prometheus-adapter/values.yaml and deployment.yaml disagree on the scaling metric"
+import sys, yaml
+hpa, values, deployment = (yaml.safe_load(open(path)) for path in sys.argv[1:])
+wanted = {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
+served = {rule["name"]["as"] for rule in values["rules"]["custom"] if rule["seriesQuery"].startswith(rule["name"]["as"] + "{")}
+assert wanted and wanted <= served, (wanted, served)
+annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics", annotations
+print(f"validate: HPA metric {sorted(wanted)} served by the prometheus-adapter rule; pods annotated for scraping")
+PY
 
 # --- nginx ---------------------------------------------------------------------------------------------
 nginx="$(command -v nginx || true)"
