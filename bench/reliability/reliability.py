@@ -20,8 +20,9 @@ Scenarios (the settings each daemon runs with are printed with its results):
              connection_limit 100 (MHD splits it between its 2 polling threads, 50 each, so 50 tricklers cannot
              fill one thread's share however they land). A normal client's requests meanwhile must each answer
              within 5 s outside the model (its queue and inference timings left out); then 80 more idle
-             connections must not push the daemon past its limit (its open sockets are counted in /proc). At the limit MHD stops accepting, so the ones over it wait in the
-             kernel backlog (counted as not closed) until a slot frees.
+             connections must not push the daemon past its limit (its open sockets are counted in /proc). At
+             the limit MHD stops accepting, so the ones over it wait in the kernel backlog (counted as not
+             closed) until a slot frees.
   kill       SIGKILL while a request's body is half sent; a new process on the same port reaches /readyz 200
              and answers a classify with 200.
   badinput   1000 requests cycling through Tests/MediaTests/Fixtures' bad files, truncated clips and malformed
