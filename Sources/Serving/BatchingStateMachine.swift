@@ -10,10 +10,10 @@ public enum InputKind: String, Hashable, Sendable {
 /// It decides *what* to run and *when*; the `Batcher` shell carries the actions out on Dispatch queues.
 ///
 /// A job is one request's rows (windows x crops). Rows of jobs with the same `InputKind` are grouped, oldest
-/// job first, into batches of at most `maxBatch` rows, and of fewer when that kind's learned cost says a full batch
-/// would run longer than `maxBatchSeconds`: at ViT-Large size one row's products are already large enough that a
-/// batch saves a few percent of model time and every row in it waits for the whole batch. A batch starts when the worker is free and either a
-/// full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
+/// job first, into batches of at most `maxBatch` rows, and of fewer when that kind's learned cost says a full
+/// batch would run longer than `maxBatchSeconds`: at ViT-Large size one row's products are already large enough
+/// that a batch saves a few percent of model time, and every row in it waits for the whole batch. A batch starts
+/// when the worker is free and either a full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
 /// is dropped. One batch runs at a time (one inference worker owns the BLAS threads). Once `flush` is called
 /// (shutdown), nothing waits for a fuller batch any more; jobs still arrive from requests admitted earlier.
 ///
