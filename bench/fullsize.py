@@ -8,7 +8,7 @@ The bundle defaults to `avmae-serve demo-bundle --size large` (the released mode
 weights, ~2.4 GB), written once into --scratch and reused. Two phases, each on its own daemon:
 
   cost    seconds of model time per row of each kind (audio, video, audiovisual) run alone (batch 1) and in
-          one batch of --batch rows, interleaved (1, N, N, 1, ...) for --reps rounds. A request of one row runs
+          one batch of 4 rows, interleaved (1, N, N, 1, ...) for --reps rounds. A request of one row runs
           as a batch of 1; a request of N rows (a N x 10 s WAV with modality=audio, or crops=4 for video) fills
           one batch of N. Times come from the daemon's own metrics (avmae_inference_duration_seconds and
           avmae_batch_size, whose sum and count must move by exactly that one batch), so HTTP and decode are
@@ -38,6 +38,8 @@ import wave
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.path.join(ROOT, "Tests", "HTTPServerTests", "Fixtures")
+# Rows in the batched case: video rows batch through crops=4, the only multi-crop request.
+BATCH = 4
 
 
 def percentile(values, q):
@@ -126,7 +128,7 @@ class Daemon:
 
 def cost_phase(args, bundle):
     """Seconds per row of each kind at batch 1 and batch N, from the daemon's own batch metrics."""
-    n = args.batch
+    n = BATCH
     # max_batch_seconds lifted: batches of N are what is measured here, whatever the learned cost says.
     settings = {"max_batch": n, "max_batch_seconds": 86400, "max_delay_ms": 5, "max_queue": 1000,
                 "request_timeout_seconds": 3600, "drain_timeout_seconds": 3600, "blas_threads": args.blas_threads}
@@ -134,8 +136,6 @@ def cost_phase(args, bundle):
     long_audio = tone_wav(10 * n)
     with open(os.path.join(FIXTURES, "clip.mp4"), "rb") as f:
         mp4 = f.read()
-    if n != 4:
-        raise SystemExit("--batch must be 4: video rows batch through crops=4, the only multi-crop count")
     requests = {  # kind -> {rows: (query, body, content type)}
         "audio": {1: ("modality=audio", tone, "audio/wav"), n: ("modality=audio", long_audio, "audio/wav")},
         "video": {1: ("modality=video&crops=1", mp4, "video/mp4"), n: ("modality=video&crops=4", mp4, "video/mp4")},
@@ -270,7 +270,6 @@ def main():
     parser.add_argument("--scratch", default=os.path.join(ROOT, ".build", "fullsize"))
     parser.add_argument("--blas-threads", type=int, default=2)
     parser.add_argument("--only", choices=["cost", "levels"], action="append")
-    parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--kinds", type=lambda s: s.split(","), default=["audio", "video", "audiovisual"])
     parser.add_argument("--level-clip", default=os.path.join(FIXTURES, "tone.wav"))
