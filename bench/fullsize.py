@@ -8,9 +8,9 @@ The bundle defaults to `avmae-serve demo-bundle --size large` (the released mode
 weights, ~2.4 GB), written once into --scratch and reused. Two phases, each on its own daemon:
 
   cost    seconds of model time per row of each kind (audio, video, audiovisual) run alone (batch 1) and in
-          one batch of 4 rows, interleaved (1, N, N, 1, ...) for --reps rounds. A request of one row runs
-          as a batch of 1; a request of N rows (a N x 10 s WAV with modality=audio, or crops=4 for video) fills
-          one batch of N. Times come from the daemon's own metrics (avmae_inference_duration_seconds and
+          one batch of 4 rows, interleaved (1, 4, 4, 1, ...) for --reps rounds. A request of one row runs
+          as a batch of 1; a request of 4 rows (a 40 s WAV with modality=audio, or crops=4 for video) fills
+          one batch of 4 (max_batch 4, max_batch_seconds lifted). Times come from the daemon's own metrics (avmae_inference_duration_seconds and
           avmae_batch_size, whose sum and count must move by exactly that one batch), so HTTP and decode are
           left out.
   levels  per-replica capacity for one request kind (--level-clip, default a 10 s WAV classified on audio):
@@ -127,7 +127,7 @@ class Daemon:
 
 
 def cost_phase(args, bundle):
-    """Seconds per row of each kind at batch 1 and batch N, from the daemon's own batch metrics."""
+    """Seconds per row of each kind at batch 1 and batch 4, from the daemon's own batch metrics."""
     n = BATCH
     # max_batch_seconds lifted: batches of N are what is measured here, whatever the learned cost says.
     settings = {"max_batch": n, "max_batch_seconds": 86400, "max_delay_ms": 5, "max_queue": 1000,
