@@ -6,7 +6,8 @@
 #   2. the hardening the issue asks for is present in the service; the env file documents every setting
 #   3. systemd-analyze security --offline: exposure score at most SECURITY_THRESHOLD (2.0, "OK")
 #   4. Kubernetes manifests against the API schemas (kubernetes-validate, strict) for the oldest supported
-#      version (1.30: preStop sleep) and the newest bundled one, and kustomization.yaml lists every manifest
+#      version (1.30: preStop sleep) and the newest bundled one, and kustomization.yaml lists every manifest;
+#      the HPA's metric is the one the prometheus-adapter rule serves
 #   5. nginx -t on the upstream example
 #   6. the container image agrees with the Kubernetes Deployment (tag, user, port, bundle), and every Debian
 #      library the built binary links is in deploy/container/runtime-packages.txt
@@ -98,6 +99,19 @@ shards="$(sed -n 's|.*--shard=$(SHARD)/\([0-9]*\)$|\1|p' deploy/k8s/bulk-job.yam
 [ -n "$completions" ] && [ "$completions" = "$shards" ] \
   || fail "bulk-job.yaml: completions ($completions) and --shard=\$(SHARD)/N ($shards) must be the same N"
 step "Kubernetes schemas ${KUBERNETES_VERSIONS[*]} (strict): ${manifests[*]##*/} valid; kustomization lists all but bulk-job.yaml; bulk N=$completions"
+# The HPA scales on a per-pod custom metric that only prometheus-adapter's rule creates: the rule must name
+# exactly that metric, and the pods must be scraped.
+"$venv/bin/python" - deploy/k8s/hpa.yaml deploy/k8s/prometheus-adapter/values.yaml deploy/k8s/deployment.yaml <<'PY' \
+  || fail "hpa.yaml, prometheus-adapter/values.yaml and deployment.yaml disagree on the scaling metric"
+import sys, yaml
+hpa, values, deployment = (yaml.safe_load(open(path)) for path in sys.argv[1:])
+wanted = {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
+served = {rule["name"]["as"] for rule in values["rules"]["custom"] if rule["seriesQuery"].startswith(rule["name"]["as"] + "{")}
+assert wanted and wanted <= served, (wanted, served)
+annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics", annotations
+print(f"validate: HPA metric {sorted(wanted)} served by the prometheus-adapter rule; pods annotated for scraping")
+PY
 
 # --- nginx ---------------------------------------------------------------------------------------------
 nginx="$(command -v nginx || true)"

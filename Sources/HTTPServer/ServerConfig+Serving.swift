@@ -12,6 +12,7 @@ extension ServerConfig {
         serving.maxPendingDecodes = maxPendingDecodes
         serving.retryAfterSeconds = retryAfterSeconds
         serving.maxStreams = maxStreams
+        serving.maxBatchSeconds = maxBatchSeconds
         return serving
     }
 }

@@ -23,11 +23,14 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     /// Rows (clip windows x crops) per model call; 1 turns batching off.
     public var maxBatch = 8
     public var maxDelayMs = 5.0
+    /// Estimated model seconds a batch may grow to, from each row kind's measured cost: batches of small rows
+    /// (`max_batch` of them), ViT-Large rows one at a time, where batching saves little and delays every row.
+    public var maxBatchSeconds = 1.0
     /// Rows allowed to wait for the model before new requests get 503.
     public var maxQueue = 64
     /// The longest a request may take, decode, queue and inference together; a request's `timeout_ms` can
-    /// only shorten it.
-    public var requestTimeoutSeconds = 30.0
+    /// only shorten it. At least one full-size reference request (deploy/README.md "Time limits").
+    public var requestTimeoutSeconds = 90.0
     public var decodeThreads = 2
     /// Where uploads are decoded: `process` in sandboxed worker processes (a decoder crash costs one request),
     /// `none` in the daemon itself (for debugging).
@@ -40,7 +43,8 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var decodeWorkerCpuSeconds = 60
     public var maxPendingDecodes = 64
     public var retryAfterSeconds = 1
-    public var drainTimeoutSeconds = 30.0
+    /// The queue deadline plus one reference request: the last request admitted before SIGTERM can finish.
+    public var drainTimeoutSeconds = 180.0
     /// Window hop for long clips; unset means the model's clip length (no overlap).
     public var hopSeconds: Double?
     public var maxDurationSeconds = 600.0
@@ -254,6 +258,7 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
         try require(maxBodyBytes >= 1, "max_body_bytes must be positive")
         try require(maxBatch >= 1, "max_batch must be at least 1 (1 = batching off)")
         try require(maxDelayMs >= 0, "max_delay_ms must not be negative")
+        try require(maxBatchSeconds > 0, "max_batch_seconds must be positive")
         try require(maxQueue >= 1, "max_queue must be at least 1")
         try require(requestTimeoutSeconds > 0, "request_timeout_seconds must be positive")
         try require(decodeThreads >= 1, "decode_threads must be at least 1")
@@ -387,7 +392,8 @@ extension ServerConfig {
         field("max_batch", \.maxBatch, "Rows (windows x crops) per model call; 1 turns batching off."),
         field("max_delay_ms", \.maxDelayMs, "Longest a row waits for a fuller batch, ms."),
         field("max_queue", \.maxQueue, "Rows allowed to wait for the model before new requests get 503."),
-        field("request_timeout_seconds", \.requestTimeoutSeconds, "Per-request deadline, s."),
+        field("max_batch_seconds", \.maxBatchSeconds, "A batch stops growing once its estimated model time passes this, s."),
+        field("request_timeout_seconds", \.requestTimeoutSeconds, "Longest a request may take (decode, queue, inference), s; caps timeout_ms."),
         field("decode_threads", \.decodeThreads, "Uploads decoded in parallel, per model."),
         field("decode_isolation", \.decodeIsolation, "Decode in sandboxed worker processes (process) or in the daemon (none)."),
         field("decode_workers", \.decodeWorkers, "Warm decode worker processes, shared by every model."),

@@ -10,8 +10,10 @@ public enum InputKind: String, Hashable, Sendable {
 /// It decides *what* to run and *when*; the `Batcher` shell carries the actions out on Dispatch queues.
 ///
 /// A job is one request's rows (windows x crops). Rows of jobs with the same `InputKind` are grouped, oldest
-/// job first, into batches of at most `maxBatch` rows. A batch starts when the worker is free and either a
-/// full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
+/// job first, into batches of at most `maxBatch` rows, and of fewer when that kind's learned cost says a full
+/// batch would run longer than `maxBatchSeconds`: at ViT-Large size one row's products are already large enough
+/// that a batch saves a few percent of model time, and every row in it waits for the whole batch. A batch starts
+/// when the worker is free and either a full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
 /// is dropped. One batch runs at a time (one inference worker owns the BLAS threads). Once `flush` is called
 /// (shutdown), nothing waits for a fuller batch any more; jobs still arrive from requests admitted earlier.
 ///
@@ -26,12 +28,16 @@ public struct BatchingStateMachine: Sendable {
         /// Rows allowed to wait; a job that would go past it is rejected (unless the queue is empty, so one
         /// long clip can always get through).
         public var maxQueuedRows: Int
+        /// Estimated model seconds a batch may grow to; one row always runs, however slow.
+        public var maxBatchSeconds: Double
 
-        public init(maxBatch: Int, maxDelaySeconds: Double, maxQueuedRows: Int) {
-            precondition(maxBatch >= 1 && maxQueuedRows >= 1 && maxDelaySeconds >= 0, "invalid batching configuration")
+        public init(maxBatch: Int, maxDelaySeconds: Double, maxQueuedRows: Int, maxBatchSeconds: Double = .infinity) {
+            precondition(maxBatch >= 1 && maxQueuedRows >= 1 && maxDelaySeconds >= 0 && maxBatchSeconds > 0,
+                         "invalid batching configuration")
             self.maxBatch = maxBatch
             self.maxDelaySeconds = maxDelaySeconds
             self.maxQueuedRows = maxQueuedRows
+            self.maxBatchSeconds = maxBatchSeconds
         }
     }
 
@@ -131,6 +137,13 @@ public struct BatchingStateMachine: Sendable {
         return seconds
     }
 
+    /// Rows a batch of `kind` takes: `maxBatch`, or as many as fit in `maxBatchSeconds` at the kind's learned cost.
+    public func batchLimit(for kind: InputKind) -> Int {
+        guard let perRow = rowSeconds[kind] else { return configuration.maxBatch }
+        let fitting = (configuration.maxBatchSeconds / perRow).rounded(.down)
+        return fitting >= Double(configuration.maxBatch) ? configuration.maxBatch : max(1, Int(fitting))
+    }
+
     /// A measured run of `rows` rows of `kind` (warm-up, or a completed batch). Recent runs weigh more, so the
     /// estimate follows the machine's load without jumping on one outlier.
     public mutating func observe(kind: InputKind, rows: Int, seconds: Double) {
@@ -216,10 +229,11 @@ public struct BatchingStateMachine: Sendable {
         let kind = head.job.kind
         let rowsOfKind = queue.lazy.filter { $0.job.kind == kind }.reduce(0) { $0 + $1.remaining }
         let waitedLongEnough = now.seconds(since: head.enqueuedAt) >= configuration.maxDelaySeconds
-        guard rowsOfKind >= configuration.maxBatch || waitedLongEnough || mode == .flushing else { return nil }
+        let limit = batchLimit(for: kind)
+        guard rowsOfKind >= limit || waitedLongEnough || mode == .flushing else { return nil }
 
         var slices: [Slice] = []
-        var budget = configuration.maxBatch
+        var budget = limit
         var index = queue.startIndex
         while budget > 0 && index < queue.endIndex {
             if queue[index].job.kind == kind {

@@ -14,10 +14,12 @@ public final class ClipService: Sendable {
     public struct Configuration: Sendable {
         public var maxBatch = 8
         public var maxDelaySeconds = 0.005
+        /// A batch stops growing at this much estimated model time (see `BatchingStateMachine`).
+        public var maxBatchSeconds = 1.0
         public var maxQueuedRows = 64
         /// The longest a request may take, from `submit` to its answer (decode, queue, inference); a request's
         /// own `timeoutSeconds` can only shorten it. Past it the answer is `deadlineExceeded`.
-        public var requestTimeoutSeconds = 30.0
+        public var requestTimeoutSeconds = 90.0
         public var decodeConcurrency = 2
         public var maxPendingDecodes = 64
         public var retryAfterSeconds = 1
@@ -68,7 +70,8 @@ public final class ClipService: Sendable {
         self.worker = InferenceWorker(backend: backend, queue: inferenceQueue, clock: clock, logger: logger)
         self.batcher = Batcher(
             configuration: .init(maxBatch: configuration.maxBatch, maxDelaySeconds: configuration.maxDelaySeconds,
-                                 maxQueuedRows: configuration.maxQueuedRows),
+                                 maxQueuedRows: configuration.maxQueuedRows,
+                                 maxBatchSeconds: configuration.maxBatchSeconds),
             worker: worker, clock: clock, retryAfterSeconds: configuration.retryAfterSeconds, logger: logger,
             metrics: metrics)
     }

@@ -12,7 +12,10 @@ final class BatchingAndOverloadTests: XCTestCase {
     }
 
     func test32ConcurrentClientsAreAllAnsweredCorrectlyAndBatched() throws {
-        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "50", "max_queue": "64"])
+        // No cost cap on batches (max_batch_seconds): on a loaded machine the demo model's rows can cost enough
+        // for the 1 s default to cut batches short, and this test is about max_batch and max_delay_ms.
+        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "50", "max_queue": "64",
+                                                  "max_batch_seconds": "1000"])
         let reference = try Curl.run(port: daemon.port, path: "/v1/classify?top_k=3",
                                      headers: ["Content-Type": "audio/wav"], bodyFile: Fixture.tone)
         let batchesBefore = try daemon.metric("avmae_batch_size_count")
@@ -57,7 +60,7 @@ final class BatchingAndOverloadTests: XCTestCase {
 
     func testARequestPastItsDeadlineInTheQueueGets503() throws {
         // Batches wait up to 10 s to fill, far past the 0.3 s deadline, so the request expires in the queue.
-        let daemon = try RunningDaemon(settings: ["max_batch": "64", "max_delay_ms": "10000",
+        let daemon = try RunningDaemon(settings: ["max_batch": "64", "max_delay_ms": "10000", "max_batch_seconds": "1000",
                                                   "request_timeout_seconds": "0.3"])
         let response = try Curl.run(port: daemon.port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
                                     bodyFile: Fixture.tone)
@@ -71,7 +74,8 @@ final class BatchingAndOverloadTests: XCTestCase {
     func testAWaitingRequestHoldsNoHTTPThread() throws {
         // One MHD thread; the classify request parks in the batcher for up to 3 s. Its connection is suspended,
         // so the same thread keeps answering other clients meanwhile.
-        let daemon = try RunningDaemon(settings: ["http_threads": "1", "max_batch": "64", "max_delay_ms": "3000"])
+        let daemon = try RunningDaemon(settings: ["http_threads": "1", "max_batch": "64", "max_delay_ms": "3000",
+                                                  "max_batch_seconds": "1000"])
         let parked = try Curl(port: daemon.port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
                               bodyFile: Fixture.tone)
         let deadline = Date(timeIntervalSinceNow: 30)
@@ -86,7 +90,7 @@ final class BatchingAndOverloadTests: XCTestCase {
 
     func testSIGTERMFinishesInFlightRequestsThenExitsZero() throws {
         // Requests park in the batcher (10 s batching delay); SIGTERM must flush and answer them, not drop them.
-        let daemon = try RunningDaemon(settings: ["max_batch": "64", "max_delay_ms": "10000"])
+        let daemon = try RunningDaemon(settings: ["max_batch": "64", "max_delay_ms": "10000", "max_batch_seconds": "1000"])
         let clients = try (0..<6).map { _ in
             try Curl(port: daemon.port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
                      bodyFile: Fixture.tone)

@@ -78,7 +78,8 @@ final class DeadlineTests: XCTestCase {
         // A wider model on a four-crop video: one long batch of 4 audio+video rows (seconds). Audio rows cannot
         // join it (one input kind per batch), so the audio request waits behind it; its client then closes the
         // socket. The generous deadline keeps admission by cost from refusing the audio request up front.
-        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "0", "request_timeout_seconds": "600"],
+        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "0", "request_timeout_seconds": "600",
+                                                  "max_batch_seconds": "1000"],
                                        config: DemoBundle.config(layers: 4, width: 256, heads: 4, mlp: 512),
                                        readyTimeout: 300)
         let batches = try daemon.metric("avmae_batch_size_count")

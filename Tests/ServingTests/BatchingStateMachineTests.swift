@@ -172,6 +172,26 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(m.queuedRows, 2)
     }
 
+    func testSlowRowsBatchOnlyAsFarAsTheBatchTimeAllowsAndStartWithoutWaiting() {
+        var m = Machine(configuration: .init(maxBatch: 8, maxDelaySeconds: 0.010, maxQueuedRows: 64, maxBatchSeconds: 1))
+        m.observe(kind: .audio, rows: 1, seconds: 0.3)   // 3 rows fit in 1 s
+        m.observe(kind: .video, rows: 1, seconds: 17)    // not even one fits: one row per batch all the same
+        m.observe(kind: .audiovisual, rows: 4, seconds: 0.04)  // small rows: max_batch governs
+        XCTAssertEqual(m.batchLimit(for: .audio), 3)
+        XCTAssertEqual(m.batchLimit(for: .video), 1)
+        XCTAssertEqual(m.batchLimit(for: .audiovisual), 8)
+        // A one-row video job is a full batch at once: no batching delay for rows that would not batch anyway.
+        XCTAssertEqual(m.submit(job(1, .video, deadlineMs: 100_000), now: at(0)),
+                       [.run(.init(kind: .video, slices: [slice(1, 0..<1)]))])
+        _ = m.submit(job(2, rows: 5, deadlineMs: 100_000), now: at(1))
+        XCTAssertEqual(m.batchCompleted(now: at(17_000), seconds: 17).first,
+                       .run(.init(kind: .audio, slices: [slice(2, 0..<3)])))
+        XCTAssertEqual(m.batchCompleted(now: at(18_000), seconds: 0.9).first,
+                       .run(.init(kind: .audio, slices: [slice(2, 3..<5)])))
+        // Unknown cost (nothing observed yet): max_batch.
+        XCTAssertEqual(machine(maxBatch: 4).batchLimit(for: .audio), 4)
+    }
+
     func testWithoutKnownCostsAdmissionIsByRowsOnly() {
         var m = machine(maxBatch: 1, delayMs: 0)
         _ = m.submit(job(1), now: at(0))

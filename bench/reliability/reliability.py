@@ -3,6 +3,13 @@
 scenarios, a summary table, and exit status 1 if any check fails. Python 3 standard library only.
 
   python3 bench/reliability/reliability.py [--bin .build/release/avmae-serve] [--overload-seconds 30]
+  python3 bench/reliability/reliability.py --size large [--bundle DIR]      # ViT-Large shapes; minutes per daemon
+
+--size large runs the same scenarios on `demo-bundle --size large` (the released audio+video model's shapes,
+~2.4 GB; --bundle reuses one already written). What changes with it: daemons may take minutes to become ready
+(load + warm-up), the client timeout is 600 s, the RSS bound adds the weights' size (they are mapped and count
+in RSS once touched), and a 503 with Retry-After counts as load shed in decoderfault (16 clients of 17 s
+audio+video rows are far more work than the 30 s queue deadline; shedding is the designed answer, not a loss).
 
 Scenarios (the settings each daemon runs with are printed with its results):
   overload   4x more concurrent clients than the server holds rows (max_batch 8 running + max_queue 16
@@ -12,9 +19,10 @@ Scenarios (the settings each daemon runs with are printed with its results):
   slowloris  50 connections trickle headers (25) or a declared body (25) one piece a second, on a daemon with
              connection_limit 100 (MHD splits it between its 2 polling threads, 50 each, so 50 tricklers cannot
              fill one thread's share however they land). A normal client's requests meanwhile must each answer
-             within 5 s; then 80 more idle connections must not push the daemon past its limit (its open
-             sockets are counted in /proc). At the limit MHD stops accepting, so the ones over it wait in the
-             kernel backlog (counted as not closed) until a slot frees.
+             within 5 s outside the model (its queue and inference timings left out); then 80 more idle
+             connections must not push the daemon past its limit (its open sockets are counted in /proc). At
+             the limit MHD stops accepting, so the ones over it wait in the kernel backlog (counted as not
+             closed) until a slot frees.
   kill       SIGKILL while a request's body is half sent; a new process on the same port reaches /readyz 200
              and answers a classify with 200.
   badinput   1000 requests cycling through Tests/MediaTests/Fixtures' bad files, truncated clips and malformed
@@ -32,6 +40,7 @@ Scenarios (the settings each daemon runs with are printed with its results):
 """
 import argparse
 import http.client
+import json
 import os
 import signal
 import socket
@@ -45,6 +54,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HTTP_FIXTURES = os.path.join(ROOT, "Tests", "HTTPServerTests", "Fixtures")
 MEDIA_FIXTURES = os.path.join(ROOT, "Tests", "MediaTests", "Fixtures")
 CLIENT_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0
+# --size large: 503 + Retry-After is an allowed answer in decoderfault.
+SHED_ALLOWED = False
 
 
 def percentile(values, q):
@@ -78,7 +90,8 @@ class Daemon:
             raise RuntimeError(f"daemon did not start: {line!r}; see {self.stderr.name}")
         self.port = int(line.strip().rsplit(":", 1)[1])
 
-    def wait_ready(self, timeout=120):
+    def wait_ready(self, timeout=None):
+        timeout = timeout or READY_TIMEOUT
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             try:
@@ -120,8 +133,9 @@ class Daemon:
         self.stderr.close()
 
 
-def request(port, method, path, body=None, headers=None, timeout=CLIENT_TIMEOUT):
+def request(port, method, path, body=None, headers=None, timeout=None):
     """One request on a fresh connection: (status, lower-cased headers, body)."""
+    timeout = timeout or CLIENT_TIMEOUT
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -262,17 +276,25 @@ def slowloris(binary, bundle, scratch, results):
             t.start()
         time.sleep(1.5)
         tone = read("tone.wav")
-        latencies, failed = [], 0
+        # What the tricklers could add is the time a request spends outside the model: its queue wait and
+        # inference (timings_ms in the answer) are left out, so the bound holds at any model size.
+        latencies, excess, failed = [], [], 0
         end = time.monotonic() + trickle_seconds
         while time.monotonic() < end:
             for method, path, body, headers in [("GET", "/healthz", None, {}),
                                                 ("POST", "/v1/classify", tone, {"Content-Type": "audio/wav"})]:
                 start = time.monotonic()
+                model_seconds = 0.0
                 try:
-                    status = request(daemon.port, method, path, body, headers, timeout=bound)[0]
+                    status, _, answer = request(daemon.port, method, path, body, headers,
+                                                timeout=bound if body is None else None)
+                    if status == 200 and body is not None:
+                        timings = json.loads(answer)["timings_ms"]
+                        model_seconds = (timings["queue"] + timings["inference"]) / 1000
                 except OSError:
                     status = 0
                 latencies.append(time.monotonic() - start)
+                excess.append(latencies[-1] - model_seconds)
                 failed += status != 200
             time.sleep(0.2)
         held_by_trickle = daemon.open_sockets()
@@ -307,11 +329,12 @@ def slowloris(binary, bundle, scratch, results):
         # Sockets the process holds: the listening one plus one per connection.
         results.row("slowloris", tricklers=50, connection_limit=limit, normal_requests=len(latencies), failed=failed,
                     p50_ms=round(percentile(latencies, 0.5) * 1000), p99_ms=round(percentile(latencies, 0.99) * 1000),
-                    max_ms=round(max(latencies) * 1000), sockets_with_tricklers=held_by_trickle,
+                    max_ms=round(max(latencies) * 1000), max_outside_model_ms=round(max(excess) * 1000),
+                    sockets_with_tricklers=held_by_trickle,
                     sockets_with_extra=held_at_limit, extra_closed_by_server=closed_by_server,
                     readyz_after=after)
         results.check(failed == 0, f"slowloris: {failed} normal requests failed")
-        results.check(max(latencies) < bound, f"slowloris: a normal request took {max(latencies):.1f} s (bound {bound} s)")
+        results.check(max(excess) < bound, f"slowloris: a normal request took {max(excess):.1f} s outside the model (bound {bound} s)")
         results.check(held_at_limit <= limit + 1, f"slowloris: {held_at_limit - 1} connections open, limit {limit}")
         results.check(after == 200, "slowloris: /readyz not 200 afterwards")
     finally:
@@ -484,7 +507,7 @@ def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
         daemon.wait_ready()
         clips = [(read("tone.wav"), "audio/wav"), (read("clip.mp4"), "video/mp4")]
         lock = threading.Lock()
-        counts = {"ok": 0, "killed_422": 0, "other": 0}
+        counts = {"ok": 0, "killed_422": 0, "shed_503": 0, "other": 0}
         other = {}
 
         def traffic(during):
@@ -497,11 +520,13 @@ def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
                     body, kind = clips[n % len(clips)]
                     n += 1
                     try:
-                        status, _, answer = request(daemon.port, "POST", "/v1/classify", body, {"Content-Type": kind})
+                        status, headers, answer = request(daemon.port, "POST", "/v1/classify", body,
+                                                          {"Content-Type": kind})
                     except OSError as error:
-                        status, answer = f"client error {error}", b""
+                        status, headers, answer = f"client error {error}", {}, b""
                     key = ("ok" if status == 200 else
-                           "killed_422" if status == 422 and killed_message.encode() in answer else "other")
+                           "killed_422" if status == 422 and killed_message.encode() in answer else
+                           "shed_503" if SHED_ALLOWED and status == 503 and "retry-after" in headers else "other")
                     with lock:
                         counts[key] += 1
                         if key == "other":
@@ -556,7 +581,7 @@ def decoder_fault(binary, bundle, scratch, kills, growth_bound, results):
         hit = [pid for pid in killed_pids if f"pid={pid} reason=killed" in log]
         results.row("decoderfault", clients=clients, kills=len(killed_pids), kills_mid_decode=len(hit),
                     ok=counts["ok"], ok_while_killing=counts["ok"] - warm_ok, killed_422=counts["killed_422"],
-                    other=counts["other"], worker_failures_counted=counted, workers_after=workers_after,
+                    shed_503=counts["shed_503"], other=counts["other"], worker_failures_counted=counted, workers_after=workers_after,
                     rss_after_warm_mib=round(rss_start, 1), rss_after_kills_mib=round(rss_end, 1),
                     classify_after=healthy)
         results.check(len(killed_pids) == kills, f"decoderfault: only {len(killed_pids)} of {kills} kills found a worker mid-clip")
@@ -583,16 +608,27 @@ def main():
     parser.add_argument("--rss-growth-mib", type=float, default=8)
     parser.add_argument("--worker-kills", type=int, default=5)
     parser.add_argument("--fault-rss-growth-mib", type=float, default=8)
+    parser.add_argument("--size", choices=["small", "large"], default="small",
+                        help="demo bundle size: small (CI) or large (ViT-Large shapes, ~2.4 GB, minutes per daemon)")
+    parser.add_argument("--bundle", help="use this bundle instead of writing a demo bundle of --size")
     parser.add_argument("--only", choices=["overload", "slowloris", "kill", "badinput", "decoderfault"], action="append")
     args = parser.parse_args()
     results = Results()
     started = time.monotonic()
+    global CLIENT_TIMEOUT, READY_TIMEOUT, SHED_ALLOWED
+    if args.size == "large":
+        CLIENT_TIMEOUT, READY_TIMEOUT, SHED_ALLOWED = 600.0, 1800.0, True
     with tempfile.TemporaryDirectory() as scratch:
-        bundle = os.path.join(scratch, "bundle")
-        subprocess.run([args.bin, "demo-bundle", "--out", bundle], check=True, stdout=subprocess.DEVNULL)
+        bundle = args.bundle or os.path.join(scratch, "bundle")
+        if not args.bundle:
+            subprocess.run([args.bin, "demo-bundle", "--out", bundle, "--size", args.size], check=True,
+                           stdout=subprocess.DEVNULL)
+        # Mapped weights count in RSS once the model has touched them.
+        rss_bound = args.rss_bound_mib + os.path.getsize(os.path.join(bundle, "model.safetensors")) / 2**20
+        print(f"reliability: {args.size} bundle {bundle}, RSS bound {rss_bound:.0f} MiB", flush=True)
         chosen = args.only or ["overload", "slowloris", "kill", "badinput", "decoderfault"]
         if "overload" in chosen:
-            overload(args.bin, bundle, scratch, args.overload_seconds, args.rss_bound_mib, results)
+            overload(args.bin, bundle, scratch, args.overload_seconds, round(rss_bound), results)
         if "slowloris" in chosen:
             slowloris(args.bin, bundle, scratch, results)
         if "kill" in chosen:
