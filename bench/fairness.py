@@ -19,28 +19,14 @@ import tempfile
 import threading
 import time
 
-from load import percentile
+from load import Daemon, percentile
 
 
-class Repository:
-    """A daemon on a model repository folder."""
+class Repository(Daemon):
+    """A daemon on a model repository folder, with the requests and the memory reading this bench needs."""
 
     def __init__(self, binary, root, settings):
-        args = [binary, "serve", "--model-repository", root, "--host", "127.0.0.1", "--port", "0",
-                "--log-level", "warning"]
-        for key, value in settings.items():
-            args += ["--set", f"{key}={value}"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        if "listening on http://" not in line:
-            raise RuntimeError(f"daemon did not start: {line!r}")
-        self.port = int(line.strip().rsplit(":", 1)[1])
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            if self.request("GET", "/readyz")[0] == 200:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("daemon never became ready")
+        super().__init__(binary, None, settings, models=["--model-repository", root])
 
     def request(self, method, path, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
@@ -59,10 +45,6 @@ class Repository:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         return float("nan")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=120)
 
 
 def sequential(daemon, model, clip, seconds):
@@ -128,8 +110,9 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(root + "-b", ignore_errors=True)
 
-    info = dict(line.split(":", 1) for line in open("/proc/cpuinfo").read().split("\n\n")[0].splitlines() if ":" in line)
-    cpu = f"{info.get('model name\t', '?').strip()} (family {info.get('cpu family\t', '?').strip()}, model {info.get('model\t\t', '?').strip()})"
+    info = {key.strip(): value.strip() for key, value in
+            (line.split(":", 1) for line in open("/proc/cpuinfo").read().split("\n\n")[0].splitlines() if ":" in line)}
+    cpu = f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
     print(f"CPU: {cpu}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; demo bundle width {args.width}, {args.layers} layers; clip {args.clip}")
     for name, values in (("B alone", alone), (f"B beside A's flood of {args.flood}", flooded)):
         print(f"{name:32s} n={len(values):4d}  p50 {percentile(values, 0.5) * 1e3:8.1f} ms"

@@ -37,8 +37,10 @@ def percentile(values, q):
 
 
 class Daemon:
-    def __init__(self, binary, bundle, settings):
-        args = [binary, "serve", "--bundle", bundle, "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]
+    def __init__(self, binary, bundle, settings, models=None):
+        """`models`: the arguments naming the models, in place of `--bundle BUNDLE` (e.g. a repository)."""
+        args = [binary, "serve", *(models or ["--bundle", bundle]), "--host", "127.0.0.1", "--port", "0",
+                "--log-level", "warning"]
         for key, value in settings.items():
             args += ["--set", f"{key}={value}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
