@@ -127,9 +127,8 @@ final class Daemon: Sendable {
             retire(old)
         }
         var allApplied = true
-        let current = Dictionary(uniqueKeysWithValues: models.statuses.compactMap { status in
-            status.info.map { (status.name, $0) }
-        })
+        let current = Dictionary(models.statuses.compactMap { status in status.info.map { (status.name, $0) } },
+                                 uniquingKeysWith: { first, _ in first })
         for source in sources {
             allApplied = reload(source, current: current) && allApplied
         }
