@@ -142,7 +142,10 @@ final class Daemon: Sendable {
         do { version = try BundleDigest.version(of: source.directory) } catch {
             return refused(source, error, previous: serving)
         }
-        if serving?.version == version { return true }
+        if serving?.version == version {
+            logger.info("model unchanged", metadata: ["model": "\(source.name)", "version": "\(version)"])
+            return true
+        }
         let isNew = !models.sourceKeys.contains(source.key)
         if isNew { models.loading(source.key, name: source.name) }
         logger.info("loading model bundle", metadata: [

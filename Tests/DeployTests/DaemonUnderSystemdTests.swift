@@ -20,14 +20,20 @@ final class DaemonUnderSystemdTests: XCTestCase {
         XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
     }
 
-    /// ExecReload= (SIGHUP): RELOADING=1 with MONOTONIC_USEC when the reload starts, READY=1 once the reloaded
-    /// bundle serves, and /readyz 200 throughout.
+    /// ExecReload= (SIGHUP): RELOADING=1 with MONOTONIC_USEC when the reload starts, READY=1 once the rewritten
+    /// bundle serves, and /readyz 200 throughout. The labels are rewritten first: a rescan reloads only a bundle
+    /// whose version changed.
     func testReloadingThenReadyOnSighup() throws {
         let systemd = try DatagramListener()
         let daemon = try ServeProcess(test: self, environment: ["NOTIFY_SOCKET": systemd.address])
         let port = try daemon.readPort()
         XCTAssertNotNil(systemd.receive(until: Self.has("READY=1"), timeout: 120), daemon.log)
 
+        let labels = daemon.bundle.appendingPathComponent("labels.csv")
+        let original = try String(contentsOf: labels, encoding: .utf8)
+        let rewritten = original.replacingOccurrences(of: "demo class 000", with: "demo class zero")
+        XCTAssertNotEqual(rewritten, original, "the demo labels changed; rewrite another one")
+        try rewritten.write(to: labels, atomically: true, encoding: .utf8)
         kill(daemon.pid, SIGHUP)
         let reloading = systemd.receive(until: Self.has("RELOADING=1"), timeout: 30)
         XCTAssertNotNil(reloading, "no RELOADING=1 after SIGHUP; log:\n\(daemon.log)")
@@ -100,6 +106,7 @@ final class DaemonUnderSystemdTests: XCTestCase {
 /// then takes the still-running daemon for exited and blocks in waitpid, stalling every later Process.
 final class ServeProcess {
     let pid: pid_t
+    let bundle: URL
     private let stdout: FileHandle
     private let stderrFile: URL
     private var exitStatus: Int32?
@@ -107,7 +114,7 @@ final class ServeProcess {
     init(test: XCTestCase, environment: [String: String], socketActivation address: String? = nil) throws {
         let binary = try Commands.avmaeServe()
         let scratch = try Commands.scratch(test)
-        let bundle = scratch.appendingPathComponent("demo")
+        bundle = scratch.appendingPathComponent("demo")
         let made = try Commands.run(binary.path, ["demo-bundle", "--out", bundle.path])
         XCTAssertEqual(made.status, 0, made.output)
         stderrFile = scratch.appendingPathComponent("stderr.log")
