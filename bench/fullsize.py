@@ -113,17 +113,27 @@ class Daemon:
             conn.close()
 
     def metrics(self):
+        """Each series summed over its labels (one model here, so that is the model's value); no buckets."""
         values = {}
         for line in self.request("GET", "/metrics", timeout=30)[2].decode().splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, _, value = line.partition(" ")
-                values[name] = float(value)
+            if line and not line.startswith("#") and "_bucket{" not in line:
+                series, _, value = line.rpartition(" ")
+                name = series.partition("{")[0]
+                values[name] = values.get(name, 0.0) + float(value)
         return values
 
     def stop(self):
+        """SIGTERM, then the drain: the daemon must exit 0 on its own (a hang at exit once held it forever)."""
         self.proc.terminate()
-        self.proc.wait(timeout=3600)
-        self.log.close()
+        try:
+            status = self.proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise RuntimeError(f"the daemon did not exit within 600 s of SIGTERM; see {self.log.name}")
+        finally:
+            self.log.close()
+        if status != 0:
+            raise RuntimeError(f"the daemon exited {status} after SIGTERM; see {self.log.name}")
 
 
 def cost_phase(args, bundle):

@@ -30,7 +30,7 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var maxQueue = 64
     /// The longest a request may take, decode, queue and inference together; a request's `timeout_ms` can
     /// only shorten it. At least one full-size reference request (deploy/README.md "Time limits").
-    public var requestTimeoutSeconds = 90.0
+    public var requestTimeoutSeconds = 120.0
     public var decodeThreads = 2
     /// Where uploads are decoded: `process` in sandboxed worker processes (a decoder crash costs one request),
     /// `none` in the daemon itself (for debugging).
@@ -44,7 +44,7 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var maxPendingDecodes = 64
     public var retryAfterSeconds = 1
     /// The queue deadline plus one reference request: the last request admitted before SIGTERM can finish.
-    public var drainTimeoutSeconds = 180.0
+    public var drainTimeoutSeconds = 240.0
     /// Window hop for long clips; unset means the model's clip length (no overlap).
     public var hopSeconds: Double?
     public var maxDurationSeconds = 600.0

@@ -61,9 +61,8 @@ struct V2Endpoints: Sendable {
                     }
                     return { pending.abandon() }
                 case .tensors(let tensors):
-                    // Raw tensors are in the queue at once and run in one go; a hang-up is not watched for them.
-                    service.submit(tensors, completion: answer)
-                    return {}
+                    let pending = service.submit(tensors, completion: answer)
+                    return { pending.abandon() }
                 }
             }
         }

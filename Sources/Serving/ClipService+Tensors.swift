@@ -3,33 +3,39 @@ import AVMAE
 /// The path that skips the media decoder: rows of waveform, spectrogram or frames go straight to the batcher the
 /// clips use, and come back as one `RawOutputs` row each.
 extension ClipService {
-    public func submit(_ request: TensorRequest, completion: @escaping @Sendable (Result<RawOutputs, ServingError>) -> Void) {
+    /// Queues the rows at once. `completion` is called exactly once, by the result, the request's deadline, or
+    /// `abandon()` on the returned handle (which takes rows not yet started out of the queue).
+    @discardableResult
+    public func submit(_ request: TensorRequest,
+                       completion: @escaping @Sendable (Result<RawOutputs, ServingError>) -> Void) -> PendingRequest<RawOutputs> {
         if let reason = intake.state.notReadyReason {
             metrics.rejected(.notReady)
-            return completion(.failure(.notReady(reason)))
+            return .refused(.notReady(reason), completion: completion)
         }
         let rows: [BatchRow]
         let used: Set<Modality>
         do {
             (rows, used) = try Self.rows(request, info: info)
         } catch {
-            return completion(.failure(error))
+            return .refused(error, completion: completion)
         }
         let start = clock.now()
-        inFlight.enter()
+        let deadline = start.adding(seconds: timeout(request.timeoutSeconds))
+        let pending = admit(until: deadline, completion: completion)
         let modalities = info.modalities.filter(used.contains)
-        batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: start.adding(seconds: timeout(request.timeoutSeconds))) {
-            [self, inFlight] result in
-            resultsQueue.async {
-                completion(result.map { output in
-                    var timings = Timings(queue: output.queueSeconds, inference: output.inferenceSeconds)
-                    timings.total = self.clock.now().seconds(since: start)
-                    return self.assemble(output.rows, modalities: modalities, embeddings: request.embeddings,
-                                         timings: timings)
-                })
-                inFlight.leave()
+        _ = pending.enqueue {
+            batcher.submit(kind: Self.kind(for: used), rows: rows, deadline: deadline) { [self] result in
+                resultsQueue.async {
+                    pending.answer(result.map { output in
+                        var timings = Timings(queue: output.queueSeconds, inference: output.inferenceSeconds)
+                        timings.total = self.clock.now().seconds(since: start)
+                        return self.assemble(output.rows, modalities: modalities, embeddings: request.embeddings,
+                                             timings: timings)
+                    })
+                }
             }
         }
+        return pending
     }
 
     /// One batch row per input row, after checking the inputs against the model. // batch x BatchRow

@@ -19,7 +19,7 @@ public final class ClipService: Sendable {
         public var maxQueuedRows = 64
         /// The longest a request may take, from `submit` to its answer (decode, queue, inference); a request's
         /// own `timeoutSeconds` can only shorten it. Past it the answer is `deadlineExceeded`.
-        public var requestTimeoutSeconds = 90.0
+        public var requestTimeoutSeconds = 120.0
         public var decodeConcurrency = 2
         public var maxPendingDecodes = 64
         public var retryAfterSeconds = 1
@@ -121,10 +121,25 @@ public final class ClipService: Sendable {
                 completion: completion)
         }
         let start = clock.now()
-        let deadline = start.adding(seconds: min(request.timeoutSeconds ?? .infinity,
-                                                 configuration.requestTimeoutSeconds))
+        let deadline = start.adding(seconds: timeout(request.timeoutSeconds))
+        let pending = admit(until: deadline, completion: completion)
+        let admitted = decodePool.submit { [self] in
+            decodeAndQueue(request, pending: pending, start: start, deadline: deadline)
+        }
+        if !admitted {
+            metrics.rejected(.queueFull)
+            pending.answer(.failure(.queueFull(retryAfterSeconds: configuration.retryAfterSeconds)))
+        }
+        return pending
+    }
+
+    /// The request's answer-once handle, counted in flight until answered. The deadline covers decoding and
+    /// inference as well as the queue, so it has a timer of its own; a request cut short (deadline, client gone)
+    /// takes its rows out of the queue.
+    func admit<Output>(until deadline: ServingInstant,
+                       completion: @escaping @Sendable (Result<Output, ServingError>) -> Void) -> PendingRequest<Output> {
         inFlight.enter()
-        let pending = PendingClip(
+        let pending = PendingRequest<Output>(
             completion: { [inFlight, metrics] result in
                 if case .failure(.deadlineExceeded) = result { metrics.rejected(.deadline) }
                 completion(result)
@@ -140,16 +155,8 @@ public final class ClipService: Sendable {
                 case .answered: break
                 }
             })
-        // The deadline covers decoding and inference as well as the queue, so it has a timer of its own.
         deadlines.asyncAfter(deadline: deadline.dispatchTime) { [weak pending, configuration] in
             pending?.cut(.deadlineExceeded(retryAfterSeconds: configuration.retryAfterSeconds))
-        }
-        let admitted = decodePool.submit { [self] in
-            decodeAndQueue(request, pending: pending, start: start, deadline: deadline)
-        }
-        if !admitted {
-            metrics.rejected(.queueFull)
-            pending.answer(.failure(.queueFull(retryAfterSeconds: configuration.retryAfterSeconds)))
         }
         return pending
     }

@@ -41,6 +41,8 @@ struct BulkRecord: Codable, Sendable, Equatable {
     var status: Status
     var error: Failure?
     var model: String?
+    /// The bundle's version (as /v1/models shows it): a rerun with other weights does the file again.
+    var modelVersion: String?
     var modalities: [String]?
     var durationSeconds: Double?
     var windowsUsed: Int?
@@ -84,6 +86,7 @@ struct BulkRecord: Codable, Sendable, Equatable {
     init(_ input: BulkInput, classified result: ClassifyResult) {
         self.init(input, status: .ok)
         model = result.model
+        modelVersion = result.modelVersion
         modalities = result.modalities.map(\.rawValue)
         durationSeconds = result.durationSeconds
         windowsUsed = result.windowsUsed
@@ -97,6 +100,7 @@ struct BulkRecord: Codable, Sendable, Equatable {
     init(_ input: BulkInput, embedded result: EmbedResult, arrays: BulkEmbeddingFiles.Written) {
         self.init(input, status: .ok)
         model = result.model
+        modelVersion = result.modelVersion
         modalities = result.modalities.map(\.rawValue)
         durationSeconds = result.durationSeconds
         windowsUsed = result.windows.count
@@ -112,12 +116,12 @@ struct BulkRecord: Codable, Sendable, Equatable {
         [embeddings, windowEmbeddings, tokens].compactMap { $0 }.flatMap(\.values)
     }
 
-    /// Whether a rerun may skip `input` because of this line: same file version, and either done (with its .npy
-    /// files still there) or failed for a reason of the file's own.
-    func settles(_ input: BulkInput, arrayExists: (String) -> Bool) -> Bool {
+    /// Whether a rerun may skip `input` because of this line: same file version, and either done by the same
+    /// model version (with its .npy files still there) or failed for a reason of the file's own.
+    func settles(_ input: BulkInput, modelVersion current: String, arrayExists: (String) -> Bool) -> Bool {
         guard path == input.relativePath, size == input.size, mtimeNs == input.modifiedNanoseconds else { return false }
         switch status {
-        case .ok: return arrayFiles.allSatisfy { arrayExists($0.file) }
+        case .ok: return modelVersion == current && arrayFiles.allSatisfy { arrayExists($0.file) }
         case .error: return !(error?.retryable ?? true)
         }
     }

@@ -40,10 +40,16 @@ struct BulkRun {
         let output = URL(fileURLWithPath: options.output)
         let log = try BulkResultsLog(folder: output)
         let job = job(output)
-        let (todo, planned) = try plan(log: log, job: job, output: output, logger: logger)
+        let sources = try ModelSource.scan(config)
+        guard sources.count == 1, let source = sources.first else {
+            throw ValidationError("a bulk run takes one model: pass one --bundle DIR")
+        }
+        let version = try BundleDigest.version(of: source.directory)
+        let (todo, planned) = try plan(log: log, job: job, modelVersion: version, output: output, logger: logger)
         var summary = planned
         if !todo.isEmpty {
-            try process(todo, job: job, log: log, config: config, logger: logger, summary: &summary)
+            try process(todo, job: job, model: source, version: version, log: log, config: config, logger: logger,
+                        summary: &summary)
         }
         try report(summary)
     }
@@ -70,8 +76,9 @@ struct BulkRun {
         return (config, logger)
     }
 
-    /// The files this run does: listed, in this shard, and not settled by an earlier run's line.
-    private func plan(log: BulkResultsLog, job: BulkJob, output: URL,
+    /// The files this run does: listed, in this shard, and not settled by an earlier run's line for this model
+    /// version.
+    private func plan(log: BulkResultsLog, job: BulkJob, modelVersion: String, output: URL,
                       logger: Logger) throws -> ([BulkInput], Summary) {
         if log.tornBytes > 0 {
             logger.warning("results.jsonl ended in a torn line (the last run was killed mid-write); cut it off",
@@ -84,7 +91,7 @@ struct BulkRun {
         let listed = try BulkInputs.list(options.paths, output: options.output)
         let inShard = options.shard.map { shard in listed.filter { shard.contains($0.relativePath) } } ?? listed
         let todo = inShard.filter { input in
-            !(log.earlier[input.relativePath]?.settles(input, arrayExists: job.arrayExists) ?? false)
+            !(log.earlier[input.relativePath]?.settles(input, modelVersion: modelVersion, arrayExists: job.arrayExists) ?? false)
         }
         let summary = Summary(command: command, listed: listed.count, inShard: inShard.count,
                               alreadyDone: inShard.count - todo.count,
@@ -97,7 +104,7 @@ struct BulkRun {
     }
 
     /// The JSON summary on stdout, one human line on stderr, and the exit status.
-    private func report(_ summary: Summary) throws {
+    private func report(_ summary: Summary) throws -> Never {
         print(String(decoding: try Self.encoder.encode(summary), as: UTF8.self))
         fflush(stdout)
         FileHandle.standardError.write(Data("""
@@ -105,22 +112,17 @@ struct BulkRun {
             \(summary.alreadyDone) done before; \(String(format: "%.2f", summary.filesPerSecond)) files/s; \
             \(summary.results)\n
             """.utf8))
-        if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
-        if summary.retryable > 0 || summary.resultsWriteError != nil { throw ExitCode.failure }
+        if let signal = summary.interruptedBy { ProcessEnd.now(status: 128 + signal) }
+        ProcessEnd.now(status: summary.retryable > 0 || summary.resultsWriteError != nil ? 1 : 0)
     }
 
-    private func process(_ todo: [BulkInput], job: BulkJob, log: BulkResultsLog, config: ServerConfig,
-                         logger: Logger, summary: inout Summary) throws {
+    private func process(_ todo: [BulkInput], job: BulkJob, model source: ModelSource, version: String,
+                         log: BulkResultsLog, config: ServerConfig, logger: Logger, summary: inout Summary) throws {
         // No /metrics here: the serving core's counters go nowhere.
         let metrics = NOOPMetricsHandler.instance
         let workers = try BundleLoader.decodeWorkers(config, logger: logger, metricsFactory: metrics)
         defer { workers?.shutdown() }
-        let sources = try ModelSource.scan(config)
-        guard sources.count == 1, let source = sources.first else {
-            throw ValidationError("a bulk run takes one model: pass one --bundle DIR")
-        }
-        let (backend, decoder) = try BundleLoader.load(source, version: try BundleDigest.version(of: source.directory),
-                                                       config: config, workers: workers)
+        let (backend, decoder) = try BundleLoader.load(source, version: version, config: config, workers: workers)
         try job.check(backend.info)
         let lifecycle = Lifecycle(logger: logger)
         lifecycle.move(to: .warming)

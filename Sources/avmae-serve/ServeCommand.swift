@@ -112,15 +112,12 @@ struct Serve: ParsableCommand {
         logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
         notifier.stopWatchdog()
         notifier.stopping()
-        defer { workers?.shutdown() }
         if !daemon.shutdown() {
+            // A batch may still be inside OpenBLAS on the inference thread; ProcessEnd does not wait for it.
             logger.warning("drain timeout passed with requests still in flight; they were cut off")
-            // A batch may still be inside OpenBLAS on the inference thread. exit() would run OpenBLAS's
-            // destructor, which joins its worker threads mid-gemm and hangs; skip the destructors instead.
-            fflush(stdout)
-            fflush(stderr)
-            _exit(0)
         }
+        workers?.shutdown()
+        ProcessEnd.now(status: 0)
     }
 
     /// Flags as setting keys (`--max-batch 8`, `--max-batch=8` -> max_batch), so they go through the same

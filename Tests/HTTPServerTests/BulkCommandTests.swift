@@ -118,6 +118,24 @@ final class BulkCommandTests: SharedDaemonTestCase {
         XCTAssertEqual(records.count, 7)
         XCTAssertEqual(records.suffix(2).compactMap { $0["path"] as? String }.sorted(), ["clip.mp4", "tone.wav"])
         XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent("embeddings/clip.mp4.audio.npy").path))
+
+        // Other weights (here, other labels: the version covers them too): the three done files are done again
+        // and say which version answered; the two bad files stay settled, their errors are their own.
+        let served = try XCTUnwrap(try Curl.run(port: port, path: "/v1/models").json["models"] as? [[String: Any]])
+        let oldVersion = try XCTUnwrap(served.first?["version"] as? String)
+        XCTAssertEqual(Set(records.compactMap { $0["model_version"] as? String }), [oldVersion])
+        let otherBundle = scratch.appendingPathComponent("other-bundle")
+        try FileManager.default.copyItem(at: daemon.bundle, to: otherBundle)
+        let labels = otherBundle.appendingPathComponent("labels.csv")
+        try (try String(contentsOf: labels, encoding: .utf8) + "\n").write(to: labels, atomically: true, encoding: .utf8)
+        let fourth = try BulkProcess.run(["embed", inputs.path, "--output", output.path, "--bundle", otherBundle.path])
+        XCTAssertEqual(fourth.status, 0, fourth.stderr)
+        XCTAssertEqual(fourth.summary["already_done"] as? Int, 2)
+        XCTAssertEqual(fourth.summary["ok"] as? Int, 3)
+        let redone = try self.records(output).suffix(3)
+        let newVersions = Set(redone.compactMap { $0["model_version"] as? String })
+        XCTAssertEqual(newVersions.count, 1)
+        XCTAssertNotEqual(newVersions.first, oldVersion)
     }
 
     /// Shards of one listing are disjoint, cover it, and follow FNV-1a of the relative path (re-computed here),

@@ -106,4 +106,46 @@ final class DeadlineTests: XCTestCase {
         XCTAssertEqual(daemon.terminateAndWait(), 0)
         XCTAssertTrue(daemon.log.contains("drained=true"), daemon.log)
     }
+
+    /// The same for /v2 raw tensors, which skip the decoder and are queued at once: a WAVEFORM infer whose client
+    /// leaves while it waits behind the long batch is withdrawn and never computed; a timeout in its
+    /// `parameters` is a whole-request deadline there too.
+    func testAV2TensorRequestWhoseClientLeavesCostsNoModelTime() throws {
+        let config = DemoBundle.config(layers: 4, width: 256, heads: 4, mlp: 512)
+        let daemon = try RunningDaemon(settings: ["max_batch": "8", "max_delay_ms": "0", "request_timeout_seconds": "600",
+                                                  "max_batch_seconds": "1000"],
+                                       config: config, readyTimeout: 300)
+        func infer(timeoutMicroseconds: Int? = nil) throws -> Curl {
+            var request = V2Request()
+            request.floats("WAVEFORM", shape: [1, config.windowSamples],
+                           (0..<config.windowSamples).map { Float(sin(Double($0) * 0.05)) * 0.3 })
+            if let timeoutMicroseconds { request.parameters["timeout"] = timeoutMicroseconds }
+            let (file, headerLength) = try request.write()
+            addTeardownBlock { try? FileManager.default.removeItem(at: file) }
+            return try Curl(port: daemon.port, path: "/v2/models/\(config.name)/infer",
+                            headers: ["Inference-Header-Content-Length": "\(headerLength)",
+                                      "Content-Type": "application/octet-stream"],
+                            bodyFile: file)
+        }
+        let batches = try daemon.metric("avmae_batch_size_count")
+        let rows = try daemon.metric("avmae_batch_size_sum")
+        let long = try classify(daemon, query: "?crops=4", file: Fixture.clip, type: "video/mp4")
+        try wait(for: "avmae_batch_size_count", toReach: batches + 1, on: daemon)
+        let leaving = try infer()
+        try wait(for: "avmae_queue_depth", toReach: 1, on: daemon)
+        leaving.process.terminate()
+        leaving.process.waitUntilExit()
+        try wait(for: "avmae_client_disconnects_total{stage=\"queue\"}", toReach: 1, on: daemon)
+        XCTAssertEqual(try daemon.metric("avmae_queue_depth"), 0, "its row left the queue at once")
+        // A 1 ms deadline passes behind the long batch: 503 deadline_exceeded, and that row is not computed either.
+        let late = try infer(timeoutMicroseconds: 1000).finish()
+        XCTAssertEqual(late.status, 503, String(decoding: late.body, as: UTF8.self))
+
+        XCTAssertEqual(try long.finish().status, 200)
+        XCTAssertEqual(try daemon.metric("avmae_batch_size_count"), batches + 1)
+        XCTAssertEqual(try daemon.metric("avmae_batch_size_sum"), rows + 4)
+        let answered = try infer().finish()
+        XCTAssertEqual(answered.status, 200, String(decoding: answered.body, as: UTF8.self))
+        XCTAssertEqual(daemon.terminateAndWait(), 0)
+    }
 }

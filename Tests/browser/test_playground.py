@@ -2,8 +2,10 @@
 by Selenium against a real daemon serving the demo bundle.
 Run: AVMAE_SERVE_BIN=.build/release/avmae-serve python3 -m pytest -q Tests/browser
 
-- a long clip (3 windows) is uploaded: the bars show the labels /v1/classify gives for the same clip, and the
-  timeline has one column per window; the embeddings download is the /v1/embed answer;
+- a long clip (3 windows) is uploaded: it is streamed (?stream=true) and the timeline grows window by window,
+  the bars show the labels /v1/classify gives for the same clip, and the timeline has one column per window;
+  the embeddings download is the /v1/embed answer;
+- a video is sent whole (a stream is decoded for its sound only) and classified on both modalities;
 - a server with API keys: the page asks for a key on the 401, refuses a wrong one, then works with the right one;
 - the browser console has no errors (beyond the 401s the key test provokes on purpose);
 - a screenshot of the result is saved (its path is printed) for a person to look at.
@@ -116,10 +118,16 @@ def test_upload_shows_labels_timeline_and_embeddings(browser, scratch):
         assert model["placeholder_labels"] is True and shown(browser, "placeholder-note")  # the demo bundle's
         assert model["version"] in browser.find_element(By.ID, "model-details").text
 
+        watch_requests_and_timeline(browser)
         clip = FIXTURES / "long.flac"  # 25 s: three 10 s windows, at 0, 10 and 15 s
         browser.find_element(By.ID, "clip-file").send_keys(str(clip))
         wait(browser, lambda: shown(browser, "result") and browser.find_element(By.ID, "status").text == "")
         assert not shown(browser, "error"), browser.find_element(By.ID, "error").text
+
+        # Sound is streamed, and the timeline grew one window at a time as the lines came.
+        requested, grew = browser.execute_script("return [window.requested, window.timelineWindows()]")
+        assert [url for url in requested if "/v1/classify" in url] == ["/v1/classify?top_k=5&stream=true"], requested
+        assert grew == ["0", "1", "2", "3"], grew
 
         expected = daemon.post("/v1/classify?top_k=5&windows=true", clip)
         assert rendered_labels(browser) == [(label["name"], f"{label['score']:.3f}") for label in expected["labels"]]
@@ -160,6 +168,45 @@ def test_upload_shows_labels_timeline_and_embeddings(browser, scratch):
         assert console_errors(browser) == []
     finally:
         daemon.stop()
+
+
+def test_video_is_sent_whole(browser, scratch):
+    """A stream is decoded for its sound only, so a video goes whole and its pictures are classified too."""
+    daemon = Daemon(scratch / "video")
+    try:
+        browser.get(daemon.url + "/")
+        wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#model option"))
+        watch_requests_and_timeline(browser)
+        clip = FIXTURES / "clip.mp4"
+        browser.find_element(By.ID, "clip-file").send_keys(str(clip))
+        wait(browser, lambda: shown(browser, "result") and browser.find_element(By.ID, "status").text == "")
+        assert not shown(browser, "error"), browser.find_element(By.ID, "error").text
+        requested = browser.execute_script("return window.requested")
+        assert [url for url in requested if "/v1/classify" in url] == ["/v1/classify?top_k=5&windows=true"], requested
+        expected = daemon.post("/v1/classify?top_k=5", clip)
+        assert expected["modalities"] == ["audio", "video"]
+        assert rendered_labels(browser) == [(label["name"], f"{label['score']:.3f}") for label in expected["labels"]]
+        assert "audio, video" in browser.find_element(By.ID, "request-details").text
+        assert console_errors(browser) == []
+    finally:
+        daemon.stop()
+
+
+def watch_requests_and_timeline(browser):
+    """Records the page's fetch() URLs (window.requested) and every window count the timeline has shown
+    (window.timelineWindows()): a mutation record keeps the value it replaced, so none is missed when the
+    observer is called once for several changes."""
+    browser.execute_script("""
+        window.requested = [];
+        const fetched = window.fetch;
+        window.fetch = (url, init) => { window.requested.push(String(url)); return fetched(url, init); };
+        const table = document.getElementById("timeline");
+        const replaced = [];
+        new MutationObserver((records) => replaced.push(...records.map((record) => record.oldValue)))
+            .observe(table, { attributes: true, attributeFilter: ["data-windows"], attributeOldValue: true });
+        window.timelineWindows = () => [...replaced, table.dataset.windows]
+            .filter((value, i, all) => value !== null && value !== all[i - 1]);
+    """)
 
 
 def test_page_asks_for_the_key_on_401(browser, scratch):

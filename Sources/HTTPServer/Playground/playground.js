@@ -32,11 +32,29 @@ const api = {
   async json(path, init) {
     const response = await this.call(path, init);
     const body = await response.json().catch(() => null);  // e.g. a proxy's HTML error page
-    if (!response.ok || body === null) {
-      throw new APIError(response.status, body?.error?.code ?? "not_json",
-                         body?.error?.message ?? "the answer is not the JSON the API sends");
-    }
+    if (!response.ok || body === null) throw refusal(response, body);
     return body;
+  },
+
+  /**
+   * The lines of an NDJSON answer (`stream=true`), each parsed as it arrives. Until the first line the server
+   * answers as it does without streaming, so an error status has the usual JSON error body.
+   */
+  async *lines(path, init) {
+    const response = await this.call(path, init);
+    if (!response.ok || !response.headers.get("Content-Type")?.startsWith("application/x-ndjson")) {
+      throw refusal(response, await response.json().catch(() => null));
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const lines = (pending + value).split("\n");
+      pending = lines.pop();
+      for (const line of lines) if (line !== "") yield JSON.parse(line);
+    }
+    if (pending.trim() !== "") yield JSON.parse(pending);
   },
 
   models() {
@@ -48,11 +66,24 @@ const api = {
     return this.json(clipURL("/v1/classify", model, { top_k: topK, windows: true }), clipRequest(clip));
   },
 
+  /**
+   * POST /v1/classify?stream=true: a line per window as soon as the model has it
+   * (`{window, start_seconds, labels}`), then `{summary}`, the answer without its timeline, or `{error}`.
+   */
+  classifyStream(clip, model, topK) {
+    return this.lines(clipURL("/v1/classify", model, { top_k: topK, stream: true }), clipRequest(clip));
+  },
+
   /** POST /v1/embed: pooled embeddings per modality, and per window. */
   embed(clip, model) {
     return this.json(clipURL("/v1/embed", model, { windows: true }), clipRequest(clip));
   },
 };
+
+function refusal(response, body) {
+  return new APIError(response.status, body?.error?.code ?? "not_json",
+                      body?.error?.message ?? "the answer is not the JSON the API sends");
+}
 
 /** `?model=NAME` only when the server lists several models: with one, the parameter is optional. */
 function clipURL(path, model, options) {
@@ -230,13 +261,45 @@ function setUpRecording() {
 async function classify() {
   if (state.models.length === 0) await loadModels();  // the first try may have ended at the key prompt
   const topK = Math.max(1, Number($("top-k").value) || 5);
-  const result = await api.classify(state.clip, selectedModel(), topK);
+  const model = selectedModel();
+  const result = streams(state.clip, model) ? await classifyStreamed(model, topK)
+    : await api.classify(state.clip, model, topK);
   showLabels(result.labels);
-  timeline.reset();
-  for (const clipWindow of result.timeline ?? []) timeline.appendWindow(clipWindow);
+  if (result.timeline) {
+    timeline.reset();
+    for (const clipWindow of result.timeline) timeline.appendWindow(clipWindow);
+  }
   $("timeline-section").hidden = result.windows_used < 2;
   showRequest(result);
   $("result").hidden = false;
+}
+
+/**
+ * Sound is streamed: an hour of audio shows its timeline growing window by window instead of a blank page for
+ * minutes. The server streams a recording's sound only, so a video (or a type the browser cannot name) is sent
+ * whole and gets its pictures classified too.
+ */
+function streams(clip, model) {
+  return model.modalities?.includes("audio") && clip.type.startsWith("audio/");
+}
+
+/** Grows the timeline from the window lines; returns the summary line's answer. */
+async function classifyStreamed(model, topK) {
+  timeline.reset();
+  $("labels").replaceChildren();
+  $("request-details").replaceChildren();
+  $("result").hidden = false;
+  for await (const line of api.classifyStream(state.clip, model, topK)) {
+    if (line.summary) return line.summary;
+    if (line.error) {
+      throw new Error(`stopped at window ${line.error.window}: ${line.error.message} (${line.error.code})`);
+    }
+    timeline.appendWindow({ index: line.window, start_seconds: line.start_seconds, labels: line.labels });
+    $("timeline-section").hidden = timeline.windows.length < 2;
+    $("status").textContent = `Classifying… ${timeline.windows.length} window(s), ` +
+      `${line.start_seconds.toFixed(0)} s into the recording`;
+  }
+  throw new Error("the stream ended without its summary line");
 }
 
 async function downloadEmbeddings() {
@@ -307,6 +370,7 @@ class Timeline {
   reset() {
     this.windows = [];
     this.table.replaceChildren();
+    this.table.dataset.windows = 0;
     this.legend.textContent = "";
   }
 
@@ -352,6 +416,7 @@ class Timeline {
       return tr;
     });
     this.table.replaceChildren(head, ...rows);
+    this.table.dataset.windows = this.windows.length;
     this.legend.textContent = shown.length ? `Lightest ${low.toFixed(3)}, darkest ${high.toFixed(3)}; ` +
       "an empty cell is a class outside that window's top labels." : "";
   }

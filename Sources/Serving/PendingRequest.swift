@@ -1,15 +1,18 @@
 import Foundation
 
+public typealias PendingClip = PendingRequest<ClipResult>
+
 /// One admitted request, answered exactly once: by its result, by its deadline passing, or by its client going
 /// away, whichever comes first. Whoever comes later finds it answered and does nothing, and work that has not
 /// started yet checks `isAnswered` and is skipped, so a request nobody waits for costs no decode or model time.
-public final class PendingClip: @unchecked Sendable {
+/// `Output` is a clip's answer, or the raw outputs of a /v2 tensor request (which skips the decode stage).
+public final class PendingRequest<Output: Sendable>: @unchecked Sendable {
     enum Stage {
         case decode
         case queue(jobID: UInt64)
         case answered
     }
-    typealias Completion = @Sendable (Result<ClipResult, ServingError>) -> Void
+    typealias Completion = @Sendable (Result<Output, ServingError>) -> Void
     /// What the service does when a request is cut short at `stage`: drop its queued rows, count it.
     typealias CutShort = @Sendable (_ why: ServingError, _ stage: Stage) -> Void
 
@@ -25,8 +28,8 @@ public final class PendingClip: @unchecked Sendable {
     }
 
     /// A request refused before any work: answered at once.
-    static func refused(_ error: ServingError, completion: @escaping Completion) -> PendingClip {
-        let pending = PendingClip(completion: completion, cutShort: { _, _ in })
+    static func refused(_ error: ServingError, completion: @escaping Completion) -> PendingRequest {
+        let pending = PendingRequest(completion: completion, cutShort: { _, _ in })
         pending.answer(.failure(error))
         return pending
     }
@@ -45,7 +48,7 @@ public final class PendingClip: @unchecked Sendable {
     /// Answers with `result` unless the request already has its answer. Returns the stage it was in, or nil
     /// when it was answered before.
     @discardableResult
-    func answer(_ result: Result<ClipResult, ServingError>) -> Stage? {
+    func answer(_ result: Result<Output, ServingError>) -> Stage? {
         let (completion, stage): (Completion?, Stage) = lock.withLock {
             defer {
                 self.completion = nil
