@@ -9,13 +9,14 @@ public enum InputKind: String, Hashable, Sendable {
 /// Dynamic batching as a pure state machine: events in, actions out, time passed in explicitly.
 /// It decides *what* to run and *when*; the `Batcher` shell carries the actions out on Dispatch queues.
 ///
-/// A job is one request's rows (windows x crops). Rows of jobs with the same `InputKind` are grouped, oldest
-/// job first, into batches of at most `maxBatch` rows, and of fewer when that kind's learned cost says a full
-/// batch would run longer than `maxBatchSeconds`: at ViT-Large size one row's products are already large enough
-/// that a batch saves a few percent of model time, and every row in it waits for the whole batch. A batch starts
-/// when the worker is free and either a full batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline
-/// is dropped. One batch runs at a time (one inference worker owns the BLAS threads). Once `flush` is called
-/// (shutdown), nothing waits for a fuller batch any more; jobs still arrive from requests admitted earlier.
+/// A job is one request's rows (windows x crops), or one window of a stream. Rows of jobs with the same `InputKind` are
+/// grouped, oldest job first (requests and streams' windows taking turns, see `leader`), into batches of at most
+/// `maxBatch` rows, and of fewer when that kind's learned cost says a full batch would run longer than
+/// `maxBatchSeconds`: at ViT-Large size one row's products are already large enough that a batch saves a few percent of
+/// model time, and every row in it waits for the whole batch. A batch starts when the worker is free and either a full
+/// batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline is dropped. One
+/// batch runs at a time (one inference worker owns the BLAS threads). Once `flush` is called (shutdown), nothing waits
+/// for a fuller batch any more; jobs still arrive from requests admitted earlier.
 ///
 /// Admission is by cost as well as by rows: the machine learns each kind's seconds per row (from warm-up and from
 /// every batch that completes) and keeps the queue's estimated work in seconds. A job whose deadline would pass
@@ -113,6 +114,8 @@ public struct BatchingStateMachine: Sendable {
     private var mode = Mode.batching
     private var worker = Worker.idle
     private var queue: Deque<Waiting> = []
+    /// Whether the last batch was led by a request rather than a stream's window (see `leader`).
+    private var requestLedLast = false
     public private(set) var queuedRows = 0
     /// Learned seconds per row of each kind; a kind not yet seen adds nothing to the estimate.
     public private(set) var rowSeconds: [InputKind: Double] = [:]
@@ -224,27 +227,38 @@ public struct BatchingStateMachine: Sendable {
         return actions
     }
 
+    /// The job the next batch is formed around: its kind, and its wait for the batching delay. Requests and
+    /// streams' windows take turns: when both wait, the oldest request leads unless a request led the last
+    /// batch, in which case the oldest window does. A request therefore waits behind at most one batch of
+    /// windows, however many streams run (in arrival order it would wait behind every window queued before it),
+    /// and a stream still gets every other batch, so short requests cannot stall it.
+    private func leader() -> Int? {
+        guard let oldest = queue.indices.first else { return nil }
+        guard let request = queue.firstIndex(where: { !$0.job.admitted }),
+              let window = queue.firstIndex(where: { $0.job.admitted }) else { return oldest }
+        return requestLedLast ? window : request
+    }
+
     private mutating func nextBatch(now: ServingInstant) -> Batch? {
-        guard let head = queue.first else { return nil }
+        guard let lead = leader() else { return nil }
+        let head = queue[lead]
         let kind = head.job.kind
         let rowsOfKind = queue.lazy.filter { $0.job.kind == kind }.reduce(0) { $0 + $1.remaining }
         let waitedLongEnough = now.seconds(since: head.enqueuedAt) >= configuration.maxDelaySeconds
         let limit = batchLimit(for: kind)
         guard rowsOfKind >= limit || waitedLongEnough || mode == .flushing else { return nil }
+        requestLedLast = !head.job.admitted
 
         var slices: [Slice] = []
         var budget = limit
-        var index = queue.startIndex
-        while budget > 0 && index < queue.endIndex {
-            if queue[index].job.kind == kind {
-                let take = min(budget, queue[index].remaining)
-                let start = queue[index].nextRow
-                slices.append(Slice(jobID: queue[index].job.id, rows: start..<(start + take)))
-                queue[index].nextRow += take
-                budget -= take
-                queuedRows -= take
-            }
-            index += 1
+        // The leader first, then the other jobs of its kind, oldest first.
+        for index in [lead] + queue.indices.filter({ $0 != lead }) where budget > 0 && queue[index].job.kind == kind {
+            let take = min(budget, queue[index].remaining)
+            let start = queue[index].nextRow
+            slices.append(Slice(jobID: queue[index].job.id, rows: start..<(start + take)))
+            queue[index].nextRow += take
+            budget -= take
+            queuedRows -= take
         }
         queue.removeAll { $0.remaining == 0 }
         return Batch(kind: kind, slices: slices)
@@ -254,8 +268,8 @@ public struct BatchingStateMachine: Sendable {
     /// delay running out (only matters while the worker is free) or an unstarted job's deadline.
     private func nextWake() -> ServingInstant? {
         var wake: ServingInstant?
-        if case .idle = worker, let head = queue.first {
-            wake = head.enqueuedAt.adding(seconds: configuration.maxDelaySeconds)
+        if case .idle = worker, let lead = leader() {
+            wake = queue[lead].enqueuedAt.adding(seconds: configuration.maxDelaySeconds)
         }
         for waiting in queue where waiting.nextRow == 0 && !waiting.job.admitted {
             wake = min(wake ?? waiting.job.deadline, waiting.job.deadline)

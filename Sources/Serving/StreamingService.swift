@@ -7,9 +7,9 @@ import Media
 /// one-row job beside other requests' rows, and answered as soon as it is computed.
 ///
 /// Bounded memory: a stream decodes its next window only when fewer than `streamWindowsInFlight` of its windows
-/// are queued or running, so it holds that many windows plus the decoder's piece, whatever its length. The same
-/// bound makes requests take turns: the batcher is first come, first served, and a stream never has more than
-/// that many rows ahead of a short request that arrives. Each stream runs on a thread of its own
+/// are queued or running, so it holds that many windows plus the decoder's piece, whatever its length. Short
+/// requests are not starved either way: the batcher lets requests and streams' windows take turns leading a
+/// batch (`BatchingStateMachine`), so a request waits behind at most one batch of windows. Each stream runs on a thread of its own
 /// (`avmae.stream`), at most `maxStreams` of them, so the decode pool stays free for short requests.
 extension ClipService {
     public func stream(_ request: StreamRequest, cancellation: StreamCancellation,

@@ -42,6 +42,30 @@ final class BatchingStateMachineTests: XCTestCase {
                        [.run(.init(kind: .audio, slices: [slice(3, 0..<1), slice(4, 0..<1)]))])
     }
 
+    /// Requests and streams' windows take turns: a request queued behind two streams' windows runs after the
+    /// window in progress, not after every window queued before it, and a stream still gets every other batch.
+    func testRequestsAndStreamWindowsTakeTurns() {
+        var m = machine(maxBatch: 1, delayMs: 0)
+        func window(_ id: UInt64) -> Machine.Job { .init(id: id, kind: .audio, rows: 1, deadline: at(0), admitted: true) }
+        func runs(_ actions: [Machine.Action]) -> [UInt64] {
+            actions.flatMap { action -> [UInt64] in
+                if case .run(let batch) = action { return batch.slices.map(\.jobID) }
+                return []
+            }
+        }
+        XCTAssertEqual(runs(m.submit(window(1), now: at(0))), [1])  // stream a, window 1
+        XCTAssertEqual(runs(m.submit(window(2), now: at(1))), [])   // stream b, window 1
+        XCTAssertEqual(runs(m.submit(window(3), now: at(1))), [])   // stream a, window 2
+        XCTAssertEqual(runs(m.submit(job(10), now: at(2))), [])
+        XCTAssertEqual(runs(m.batchCompleted(now: at(10))), [10], "the request goes ahead of the queued windows")
+        XCTAssertEqual(runs(m.batchCompleted(now: at(20))), [2], "then a window")
+        XCTAssertEqual(runs(m.submit(job(11), now: at(21))), [])
+        XCTAssertEqual(runs(m.batchCompleted(now: at(30))), [11])
+        XCTAssertEqual(runs(m.batchCompleted(now: at(40))), [3])
+        XCTAssertEqual(runs(m.batchCompleted(now: at(50))), [])
+        XCTAssertTrue(m.isIdle)
+    }
+
     func testFullBatchRunsAtOnceWithoutWaiting() {
         var m = machine(maxBatch: 3)
         _ = m.submit(job(1), now: at(0))
