@@ -3,7 +3,8 @@
 requests, against the same short requests alone, measured in the same run with the same daemon.
 
 It starts the daemon once (a demo bundle of the given size unless --bundle is given), writes a 1-hour recording
-with the ffmpeg CLI, then alternates two phases --rounds times:
+with the ffmpeg CLI (sound, or with --format mp4 a 320x240 H.264 video with that sound), then alternates two
+phases --rounds times:
   alone    one client posts the short clip back to back for as long as the stream phase took
   beside   the same client, while a second one streams the hour (upload, then one line per window)
 
@@ -15,6 +16,7 @@ Numbers it prints (medians over rounds, with min..max):
                        stream, next to the same before it started
 
   python3 bench/streaming.py --bin .build/release/avmae-serve --demo-width 384 --demo-layers 6
+  python3 bench/streaming.py --format mp4 --seconds 600 --stream-query 'top_k=1&crops=4'
 """
 import argparse
 import http.client
@@ -102,7 +104,7 @@ def run_short(port, body, content_type, seconds):
     return result["lat"], result["st"]
 
 
-def run_beside(daemon, body, content_type, recording, recording_type):
+def run_beside(daemon, body, content_type, recording, recording_type, query):
     stop = threading.Event()
     result, streamed = {}, {}
     peak = [0]
@@ -118,7 +120,7 @@ def run_beside(daemon, body, content_type, recording, recording_type):
     sampler.start()
     shorts.start()
     began = time.perf_counter()
-    streamed.update(stream(daemon.port, "/v1/classify?stream=true&top_k=1", recording, recording_type))
+    streamed.update(stream(daemon.port, f"/v1/classify?stream=true&{query}", recording, recording_type))
     took = time.perf_counter() - began
     stop.set()
     shorts.join()
@@ -139,7 +141,8 @@ def main():
     parser.add_argument("--demo-layers", type=int, default=2)
     parser.add_argument("--clip", default="Tests/HTTPServerTests/Fixtures/tone.wav")
     parser.add_argument("--seconds", type=int, default=3600, help="length of the streamed recording")
-    parser.add_argument("--format", default="flac", choices=["flac", "wav", "mp3"])
+    parser.add_argument("--format", default="flac", choices=["flac", "wav", "mp3", "mp4"])
+    parser.add_argument("--stream-query", default="top_k=1", help="query of the streamed request, after stream=true")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="extra daemon setting KEY=VALUE")
     args = parser.parse_args()
@@ -154,9 +157,15 @@ def main():
         recording = os.path.join(scratch, f"hour.{args.format}")
         # A tone that steps up every minute, 16 kHz mono: the decoder resamples nothing, the model sees change.
         expression = "0.25*sin(2*PI*t*220*(1+mod(floor(t/60)\\,8)))"
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        f"aevalsrc={expression}:s=16000:d={args.seconds}", "-ac", "1", recording], check=True)
-        recording_type = {"flac": "audio/flac", "wav": "audio/wav", "mp3": "audio/mpeg"}[args.format]
+        sound = ["-f", "lavfi", "-i", f"aevalsrc={expression}:s=16000:d={args.seconds}"]
+        pictures, encode = [], []
+        if args.format == "mp4":
+            # A camera-like stream: a keyframe every 10 s, so a window's frames need a seek and up to 10 s of decoding.
+            pictures = ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={args.seconds}"]
+            encode = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "35", "-g", "250", "-pix_fmt", "yuv420p",
+                      "-c:a", "aac", "-b:a", "32k", "-shortest"]
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *sound, *pictures, "-ac", "1", *encode, recording], check=True)
+        recording_type = {"flac": "audio/flac", "wav": "audio/wav", "mp3": "audio/mpeg", "mp4": "video/mp4"}[args.format]
         settings = dict(item.split("=", 1) for item in args.set)
         settings.setdefault("stream_spool_bytes", str(8 << 20))
         daemon = Daemon(args.bin, bundle, settings)
@@ -171,7 +180,7 @@ def main():
             run_short(daemon.port, body, "audio/wav", 3)  # warm the connection path and the model
             alone_p50, alone_p99, beside_p50, beside_p99, firsts, streams, peaks, befores = ([] for _ in range(8))
             for round_ in range(args.rounds):
-                lat, st, streamed, took = run_beside(daemon, body, "audio/wav", recording, recording_type)
+                lat, st, streamed, took = run_beside(daemon, body, "audio/wav", recording, recording_type, args.stream_query)
                 beside_p50.append(percentile(lat, 0.5) * 1e3)
                 beside_p99.append(percentile(lat, 0.99) * 1e3)
                 firsts.append(streamed["first_line_ms"])

@@ -30,7 +30,7 @@ public enum DecodeWorker {
         }
     }
 
-    /// Decodes a recording window by window (`Media.AudioWindowStream`), each window sent as credit allows, so
+    /// Decodes a recording window by window (`Media.ClipWindowStream`), each window sent as credit allows, so
     /// the worker holds a window or two whatever the recording's length. Returns false when the stream is over:
     /// the parent ends a streaming worker after its recording (see `WorkerRequest`).
     private static func stream(_ job: DecodeJob, channel: MessageChannel, clipMemory: SharedMemoryFile,
@@ -38,15 +38,15 @@ public enum DecodeWorker {
         try WorkerSandbox.limitCPU(seconds: job.cpuSeconds)
         // The recording is read where it lies, through its own descriptor (MediaFile closes that one, not ours).
         let descriptor = try check("fcntl(F_DUPFD_CLOEXEC)", fcntl(clipMemory.descriptor, F_DUPFD_CLOEXEC, 0))
-        let windows: AudioWindowStream
+        let windows: ClipWindowStream
         do {
-            windows = try AudioWindowStream(source: .file(MediaFile(adopting: descriptor, size: job.clipBytes)),
+            windows = try ClipWindowStream(source: .file(MediaFile(adopting: descriptor, size: job.clipBytes)),
                                             policy: job.policy, limits: job.limits)
         } catch {
             try channel.send(WorkerReply.failed(error))
             return try awaitEnd(channel)
         }
-        try channel.send(WorkerReply.opened)
+        try channel.send(WorkerReply.opened(hasAudio: windows.hasAudio, hasVideo: windows.hasVideo))
         var credit = job.credit
         while true {
             let window: ClipWindow?

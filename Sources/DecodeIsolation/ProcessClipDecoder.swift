@@ -15,8 +15,8 @@ public struct ProcessClipDecoder: ClipDecoding {
         self.plan = MediaClipDecoder(config: config, limits: limits, streamLimits: streamLimits, hopSeconds: hopSeconds)
     }
 
-    public func openStream(_ source: MediaSource) throws -> WindowSource {
-        try WorkerWindowSource(source, policy: plan.streamPolicy, limits: plan.streamLimits, pool: pool)
+    public func openStream(_ source: MediaSource, want: Set<Modality>, crops: CropCount) throws -> WindowSource {
+        try WorkerWindowSource(source, policy: plan.policy(want: want, crops: crops), limits: plan.streamLimits, pool: pool)
     }
 
     public func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows {

@@ -120,17 +120,23 @@ final class WorkerProcess: @unchecked Sendable {
         }
     }
 
-    /// Hands a recording to the worker to decode window by window (`WorkerRequest.stream`). Returns the decoder's
-    /// refusal when it refused the recording; throws `WorkerFailure` as `decode` does.
-    func startStream(_ source: MediaSource, policy: ClipPolicy, limits mediaLimits: MediaLimits) throws -> MediaError? {
+    enum StreamStart {
+        /// With these of the wanted tracks.
+        case opened(hasAudio: Bool, hasVideo: Bool)
+        case refused(MediaError)
+    }
+
+    /// Hands a recording to the worker to decode window by window (`WorkerRequest.stream`). Throws
+    /// `WorkerFailure` as `decode` does.
+    func startStream(_ source: MediaSource, policy: ClipPolicy, limits mediaLimits: MediaLimits) throws -> StreamStart {
         try guarded {
             try copyIntoClipMemory(source)
             try channel.send(WorkerRequest.stream(DecodeJob(
                 policy: policy, limits: mediaLimits, clipBytes: source.count, credit: limits.windowCredit,
                 cpuSeconds: limits.cpuSecondsPerClip)))
             switch try receive(until: Date(timeIntervalSinceNow: limits.wallSeconds)) {
-            case .opened: return nil
-            case .failed(let error): return error
+            case .opened(let hasAudio, let hasVideo): return .opened(hasAudio: hasAudio, hasVideo: hasVideo)
+            case .failed(let error): return .refused(error)
             default: throw ProtocolViolation.unexpected("a message other than opened or failed")
             }
         }

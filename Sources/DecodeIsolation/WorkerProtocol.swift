@@ -15,7 +15,7 @@ import Media
 /// A streamed recording (decoded window by window, its length unknown until it ends) goes differently:
 ///
 ///     parent: stream(job)            the recording's bytes are in the clip memory
-///     worker: opened                 or failed(error), the recording refused before any window
+///     worker: opened(tracks)         or failed(error), the recording refused before any window
 ///     worker: window(layout)         as credit allows; the parent grants one credit per window it reads
 ///     worker: ended(seconds)         or failed(error) after some windows
 ///
@@ -42,7 +42,8 @@ enum WorkerReply: Codable {
     case decoded(ClipSummary)
     case failed(MediaError)
     case window(WindowPayload.Layout)
-    case opened
+    /// A stream's recording was accepted, with these of the wanted tracks.
+    case opened(hasAudio: Bool, hasVideo: Bool)
     case ended(decodedSeconds: Double)
 }
 

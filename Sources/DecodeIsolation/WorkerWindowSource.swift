@@ -1,3 +1,4 @@
+import AVMAE
 import Media
 import Serving
 
@@ -8,6 +9,7 @@ final class WorkerWindowSource: WindowSource {
     private var worker: WorkerProcess?
     private var expected = 0
     private(set) var decodedSeconds = 0.0
+    let available: Set<Modality>
 
     /// Starts the recording on a fresh worker; throws `ServingError` if the worker or the decoder refuses it.
     init(_ source: MediaSource, policy: ClipPolicy, limits: MediaLimits, pool: DecodeWorkerPool) throws {
@@ -19,8 +21,9 @@ final class WorkerWindowSource: WindowSource {
             throw ServingError.inferenceFailed("could not start a decode worker: \(error)")
         }
         do {
-            if let refusal = try worker.startStream(source, policy: policy, limits: limits) {
-                throw MediaClipDecoder.translate(refusal)
+            switch try worker.startStream(source, policy: policy, limits: limits) {
+            case .opened(let hasAudio, let hasVideo): available = Modality.available(audio: hasAudio, video: hasVideo)
+            case .refused(let error): throw MediaClipDecoder.streamRefusal(error)
             }
         } catch let failure as WorkerFailure {
             pool.streamingWorkerFailed(worker, failure)

@@ -11,6 +11,14 @@ enum AudioDecoding {
         return (samples, reader.startSeconds ?? 0)
     }
 
+    /// Where sound that starts playing at `startSeconds` belongs on a video's timeline, in samples: positive
+    /// means that much silence goes before it, negative that much of its head is dropped (never beyond the
+    /// length limit, whatever a timestamp claims).
+    static func offsetSamples(startSeconds: Double, sampleRate: Int, limits: MediaLimits) -> Int {
+        let limit = Int(limits.maxDurationSeconds * Double(sampleRate))
+        return max(-limit, min(limit, Int((startSeconds * Double(sampleRate)).rounded())))
+    }
+
     static func decode(_ file: SoundFile, sampleRate: Int, limits: MediaLimits) throws(MediaError) -> [Float] {
         let reader = try AudioReader(file, sampleRate: sampleRate, limits: limits)
         var samples = [Float]()

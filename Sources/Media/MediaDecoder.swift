@@ -26,34 +26,22 @@ public struct MediaDecoder: Sendable {
         if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
             throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
         }
-        let audioStream = policy.wantAudio ? probe.bestAudioStream : nil
-        var videoStream = policy.wantVideo ? probe.bestVideoStream : nil
-        if let stream = videoStream, let unusable = try unusableVideo(probe, stream: stream) {
-            // A picture too small to show anything is no video; the sound alone may still serve.
-            guard audioStream != nil else { throw unusable }
-            videoStream = nil
-        }
-        guard audioStream != nil || videoStream != nil else { throw missingStreams(probe, policy: policy) }
-
-        var info = MediaInfo(container: probe.containerName, durationSeconds: probe.declaredDuration ?? 0)
+        let tracks = try TrackChoice(probe, policy: policy, limits: limits)
+        var info = MediaInfo(probe, tracks: tracks)
         var waveform: [Float]?
-        if let audioStream {
+        if let audioStream = tracks.audio {
             let decoded = try decodeAudio(bytes, probe: probe, stream: audioStream, policy: policy)
             try checkComplete(decoded: Double(decoded.samples.count) / Double(policy.sampleRate),
                               declared: probe.trustedDuration(of: audioStream))
-            let samples = videoStream == nil ? decoded.samples : align(decoded, policy: policy)
-            let format = probe.audioFormat(of: audioStream)
-            info.audio = .init(codec: probe.codecName(of: audioStream), sampleRate: format.sampleRate, channels: format.channels)
+            let samples = tracks.video == nil ? decoded.samples : align(decoded, policy: policy)
+            guard !samples.isEmpty else { throw MediaError.noUsableStream(Self.soundBeforePictures) }
             info.durationSeconds = Double(samples.count) / Double(policy.sampleRate)
             waveform = samples
         }
         var videoInput: FormatInput?
-        if let videoStream {
-            info.video = .init(codec: probe.codecName(of: videoStream), width: probe.videoSize(of: videoStream).width,
-                               height: probe.videoSize(of: videoStream).height, fps: probe.frameRate(of: videoStream),
-                               rotation: probe.rotation(of: videoStream))
+        if let videoStream = tracks.video {
             if waveform == nil {
-                info.durationSeconds = try videoDuration(probe, stream: videoStream)
+                info.durationSeconds = try TrackChoice.videoSeconds(probe, stream: videoStream, limits: limits)
             }
             // The probe's demuxer has read to the end for the audio or the length; the video needs its own.
             videoInput = try FormatInput(bytes: bytes, limits: limits)
@@ -63,10 +51,10 @@ public struct MediaDecoder: Sendable {
                                       window: policy.windowSamples, hop: policy.hopSamples)
         var crops = [[UInt8]]()
         var times = [[Double]]()
-        if videoStream != nil, starts.count * policy.crops > limits.maxVideoRows {
+        if tracks.video != nil, starts.count * policy.crops > limits.maxVideoRows {
             throw MediaError.tooMuchVideo(windows: starts.count, crops: policy.crops, limit: limits.maxVideoRows)
         }
-        if let videoStream, let videoInput, let video = info.video {
+        if let videoStream = tracks.video, let videoInput, let video = info.video {
             times = starts.flatMap { start in
                 FrameSampling.times(windowStart: Double(start) / Double(policy.sampleRate), clipSeconds: info.durationSeconds, policy: policy)
             }
@@ -95,43 +83,17 @@ public struct MediaDecoder: Sendable {
     /// a camera that starts recording sound after the picture) is preceded by silence, sound that begins early
     /// loses its head.
     private func align(_ audio: (samples: [Float], startSeconds: Double), policy: ClipPolicy) -> [Float] {
-        let limit = Int(limits.maxDurationSeconds * Double(policy.sampleRate))
-        let offset = max(-audio.samples.count, min(limit, Int((audio.startSeconds * Double(policy.sampleRate)).rounded())))
+        let offset = max(-audio.samples.count, AudioDecoding.offsetSamples(startSeconds: audio.startSeconds,
+                                                                            sampleRate: policy.sampleRate, limits: limits))
         if offset > 0 { return [Float](repeating: 0, count: offset) + audio.samples }
         if offset < 0 { return Array(audio.samples.dropFirst(-offset)) }
         return audio.samples
     }
 
-    private func missingStreams(_ probe: FormatInput, policy: ClipPolicy) -> MediaError {
-        switch (policy.wantAudio, policy.wantVideo) {
-        case (true, false): return .noUsableStream("the file has no audio track, and this model only listens")
-        case (false, true): return .noUsableStream("the file has no video track, and this model only watches")
-        default: return .noUsableStream("the file has neither an audio nor a video track")
-        }
-    }
-
-    /// Refuses frames over the pixel limit (as probed: the codec may correct the container's size); returns why
-    /// a video too small to use is unusable.
-    private func unusableVideo(_ probe: FormatInput, stream: Int) throws(MediaError) -> MediaError? {
-        let size = probe.videoSize(of: stream)
-        guard size.width * size.height <= limits.maxPixels else {
-            throw MediaError.frameTooLarge(width: size.width, height: size.height, limitPixels: limits.maxPixels)
-        }
-        guard min(size.width, size.height) < limits.minVideoSide else { return nil }
-        return .noUsableStream("the video is \(size.width)x\(size.height), smaller than \(limits.minVideoSide) px on a side")
-    }
+    /// Why a video whose sound ends before its pictures begin (its every sample dropped by `align`) is refused.
+    static let soundBeforePictures = "the sound track ends before the pictures begin"
 
     private func checkComplete(decoded: Double, declared: Double?) throws(MediaError) {
         if let error = MediaError.truncation(decoded: decoded, declared: declared) { throw error }
-    }
-
-    private func videoDuration(_ probe: FormatInput, stream: Int) throws(MediaError) -> Double {
-        var seconds = probe.declaredDuration
-        if seconds == nil { seconds = try probe.scanEnd(of: stream) }
-        guard let seconds, seconds > 0 else { throw MediaError.corrupt("the video has no frames with timestamps") }
-        guard seconds <= limits.maxDurationSeconds else {
-            throw MediaError.tooLong(seconds: seconds, limit: limits.maxDurationSeconds)
-        }
-        return seconds
     }
 }

@@ -35,12 +35,7 @@ public struct DecodedWindows: Sendable {
         self.unusableReason = unusableReason
     }
 
-    public var available: Set<Modality> {
-        var set: Set<Modality> = []
-        if hasAudio { set.insert(.audio) }
-        if hasVideo { set.insert(.video) }
-        return set
-    }
+    public var available: Set<Modality> { Modality.available(audio: hasAudio, video: hasVideo) }
 }
 
 /// Turns uploaded bytes into windows shaped for the loaded model. The real one wraps `Media.MediaDecoder`;
@@ -48,6 +43,8 @@ public struct DecodedWindows: Sendable {
 /// is not an error here: it decodes to no windows, and the service answers which modalities were missing.
 public protocol ClipDecoding: Sendable {
     func decode(_ bytes: [UInt8], want: Set<Modality>, crops: CropCount) throws -> DecodedWindows
-    /// A long recording's sound, window by window, within the streaming limits (hours, not minutes).
-    func openStream(_ source: MediaSource) throws -> WindowSource
+    /// A long recording, window by window, within the streaming limits (hours, not minutes). A recording with
+    /// none of the wanted streams is refused with `modalityUnavailable` carrying only the reason; the service
+    /// fills in the request's and the model's side.
+    func openStream(_ source: MediaSource, want: Set<Modality>, crops: CropCount) throws -> WindowSource
 }

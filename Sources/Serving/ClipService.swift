@@ -200,12 +200,7 @@ public final class ClipService: Sendable {
             return
         }
         let used = wanted.intersection(decoded.available)
-        let satisfied: Bool
-        switch task.modality {
-        case .auto, .audio, .video: satisfied = !used.isEmpty  // `wanted` is already just the one asked for
-        case .audiovisual: satisfied = used.count == 2
-        }
-        guard satisfied, !decoded.windows.isEmpty else {
+        guard task.modality.isSatisfied(by: used), !decoded.windows.isEmpty else {
             pending.answer(.failure(unavailable(task.modality, clip: Array(decoded.available),
                                                 reason: decoded.unusableReason)))
             return
@@ -277,7 +272,7 @@ public final class ClipService: Sendable {
         min(requested ?? configuration.requestTimeoutSeconds, configuration.requestTimeoutSeconds)
     }
 
-    private func unavailable(_ choice: ModalityChoice, clip: [Modality], reason: String? = nil) -> ServingError {
+    func unavailable(_ choice: ModalityChoice, clip: [Modality], reason: String? = nil) -> ServingError {
         .modalityUnavailable(requested: choice, clip: clip.sorted { $0.rawValue < $1.rawValue }, model: info.modalities,
                              reason: reason)
     }

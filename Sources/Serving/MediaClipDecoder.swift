@@ -35,17 +35,21 @@ public struct MediaClipDecoder: ClipDecoding {
             })
     }
 
-    public func openStream(_ source: MediaSource) throws -> WindowSource {
+    public func openStream(_ source: MediaSource, want: Set<Modality>, crops: CropCount) throws -> WindowSource {
         do {
-            return AudioWindowSource(try AudioWindowStream(source: source, policy: streamPolicy, limits: streamLimits,
-                                                           preferSndfile: decoder.preferSndfile))
+            return ClipWindowSource(try ClipWindowStream(source: source, policy: policy(want: want, crops: crops),
+                                                         limits: streamLimits, preferSndfile: decoder.preferSndfile))
         } catch {
-            throw Self.translate(error)
+            throw Self.streamRefusal(error)
         }
     }
 
-    /// A stream's windows: the sound only, one crop.
-    public var streamPolicy: ClipPolicy { policy(want: [.audio], crops: .one) }
+    /// A recording refused when its stream opens: as `translate`, except that a missing stream is the
+    /// service's modality_unavailable (which names the request's and the model's modalities).
+    public static func streamRefusal(_ error: MediaError) -> ServingError {
+        guard case .noUsableStream(let why) = error else { return translate(error) }
+        return .modalityUnavailable(requested: .auto, clip: [], model: [], reason: why)
+    }
 
     /// What to sample from a clip for this model and request.
     public func policy(want: Set<Modality>, crops: CropCount) -> ClipPolicy {

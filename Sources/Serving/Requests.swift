@@ -12,6 +12,14 @@ public enum ModalityChoice: String, Sendable, CaseIterable {
         case .video: return [.video]
         }
     }
+
+    /// Whether a request with this choice can be answered from `used`, the wanted modalities the clip has.
+    func isSatisfied(by used: Set<Modality>) -> Bool {
+        switch self {
+        case .auto, .audio, .video: return !used.isEmpty  // `wanted` is already just the one asked for
+        case .audiovisual: return used.count == 2
+        }
+    }
 }
 
 /// How per-window probabilities become one clip-level score.

@@ -10,6 +10,8 @@ import Foundation
 final class StreamRun: @unchecked Sendable {
     private let task: ClipTask
     private let info: ModelInfo
+    /// The modalities the answers come from (the model's, in its order, that the recording has).
+    private let modalities: [Modality]
     private let backend: InferenceBackend
     private let events: @Sendable (StreamEvent) -> Void
     private let emitQueue = DispatchQueue(label: "avmae.stream.events")
@@ -23,17 +25,19 @@ final class StreamRun: @unchecked Sendable {
     /// Per modality: the sum of the windows' pooled embeddings so far. // (D)
     private var pooled: [Modality: [Float]] = [:]
 
-    init(task: ClipTask, info: ModelInfo, backend: InferenceBackend, events: @escaping @Sendable (StreamEvent) -> Void) {
+    init(task: ClipTask, info: ModelInfo, modalities: [Modality], backend: InferenceBackend,
+         events: @escaping @Sendable (StreamEvent) -> Void) {
         self.task = task
         self.info = info
+        self.modalities = modalities
         self.backend = backend
         self.events = events
     }
 
     var hasFailed: Bool { lock.withLock { failure != nil } }
 
-    /// Window `index` came back from the model (or failed there).
-    func deliver(index: Int, startSeconds: Double, output: Result<RowOutput, ServingError>) {
+    /// Window `index` came back from the model (its rows: one, or one per crop), or failed there.
+    func deliver(index: Int, startSeconds: Double, output: Result<[RowOutput], ServingError>) {
         let window = output.map { answer(index: index, startSeconds: startSeconds, output: $0) }
         lock.withLock {
             arrived[index] = window
@@ -79,16 +83,17 @@ final class StreamRun: @unchecked Sendable {
         emitQueue.async { [events] in events(event) }
     }
 
-    private func answer(index: Int, startSeconds: Double, output: RowOutput) -> StreamedWindow {
+    private func answer(index: Int, startSeconds: Double, output rows: [RowOutput]) -> StreamedWindow {
         var window = StreamedWindow(index: index, startSeconds: startSeconds)
         switch task {
         case .classify(let options):
-            let probabilities = backend.scores(logits: output.logits ?? [])
+            let probabilities = ResultAssembly.windowScores(rows, cropsPerWindow: rows.count, backend: backend)[0]
             window.scores = probabilities
             window.labels = ResultAssembly.top(probabilities, k: options.topK, threshold: options.threshold,
                                                labels: info.labels)
         case .embed, .outputs:  // /v2 answers are not streamed; .outputs never reaches a stream
-            window.pooled = output.tokens.filter { info.modalities.contains($0.key) }.mapValues { $0.meanOfRows() }
+            // Embeddings are asked for one crop: a window is one row.
+            window.pooled = rows[0].tokens.filter { modalities.contains($0.key) }.mapValues { $0.meanOfRows() }
         }
         return window
     }
@@ -116,13 +121,13 @@ final class StreamRun: @unchecked Sendable {
         case .classify(let options):
             let clip = options.aggregation == .mean ? scores.map { $0 / count } : scores
             return .classify(ClassifyResult(
-                model: info.name, modelVersion: info.version, labelSet: info.labelSet, modalities: [.audio],
+                model: info.name, modelVersion: info.version, labelSet: info.labelSet, modalities: modalities,
                 durationSeconds: durationSeconds,
                 windowsUsed: sent, aggregation: options.aggregation,
                 labels: ResultAssembly.top(clip, k: options.topK, threshold: options.threshold, labels: info.labels),
                 timeline: nil, timings: timings))
         case .embed, .outputs:
-            return .embed(EmbedResult(model: info.name, modelVersion: info.version, modalities: [.audio],
+            return .embed(EmbedResult(model: info.name, modelVersion: info.version, modalities: modalities,
                                       durationSeconds: durationSeconds,
                                       pooled: pooled.mapValues { $0.map { $0 / count } }, windows: [], timings: timings))
         }

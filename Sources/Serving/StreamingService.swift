@@ -3,8 +3,8 @@ import Dispatch
 import Foundation
 import Media
 
-/// Streaming on the serving core: a long recording decoded window by window, each window queued as its own
-/// one-row job beside other requests' rows, and answered as soon as it is computed.
+/// Streaming on the serving core: a long recording decoded window by window, each window queued as a job of its
+/// own (one row, or one per video crop) beside other requests' rows, and answered as soon as it is computed.
 ///
 /// Bounded memory: a stream decodes its next window only when fewer than `streamWindowsInFlight` of its windows
 /// are queued or running, so it holds that many windows plus the decoder's piece, whatever its length. Short
@@ -34,27 +34,30 @@ extension ClipService {
         }
     }
 
-    /// A stream is decoded for its sound: the model must listen, and the request must not ask for pictures.
     private func streamRefusal(_ task: ClipTask) -> ServingError? {
-        if case .classify = task, !info.hasHead {
-            return .unsupportedTask("model '\(info.name)' is \(info.kind.rawValue) and has no classification head; use /v1/embed")
-        }
-        guard info.modalities.contains(.audio), task.modality == .auto || task.modality == .audio else {
-            return .modalityUnavailable(requested: task.modality, clip: [], model: info.modalities,
-                                        reason: "a streamed recording is decoded for its sound only")
-        }
-        return nil
+        guard case .classify = task, !info.hasHead else { return nil }
+        return .unsupportedTask("model '\(info.name)' is \(info.kind.rawValue) and has no classification head; use /v1/embed")
     }
 
     private func run(_ request: StreamRequest, cancellation: StreamCancellation,
                      events: @escaping @Sendable (StreamEvent) -> Void) {
         let start = clock.now()
-        let stream = StreamRun(task: request.task, info: info, backend: backend, events: events)
+        let task = request.task
+        let wanted = task.modality.wanted(from: info.modalities).intersection(info.modalities)
+        let opened = open(request.source, want: wanted, task: task)
+        let used = (try? opened.get()).map { wanted.intersection($0.available) } ?? []
+        let stream = StreamRun(task: task, info: info, modalities: info.modalities.filter(used.contains), backend: backend,
+                               events: events)
         let source: WindowSource
-        do {
-            source = try decoder.openStream(request.source)
-        } catch {
-            stream.fail(Self.servingError(error), window: 0)
+        switch opened {
+        case .success(let opened) where task.modality.isSatisfied(by: used):
+            source = opened
+        case .success(let opened):
+            opened.close()
+            stream.fail(unavailable(task.modality, clip: Array(opened.available)), window: 0)
+            return stream.finish(durationSeconds: 0, timings: Timings())
+        case .failure(let error):
+            stream.fail(error, window: 0)
             return stream.finish(durationSeconds: 0, timings: Timings())
         }
         defer { source.close() }
@@ -83,9 +86,10 @@ extension ClipService {
                 slots.signal()
                 break
             }
-            let row = BatchRow(waveform: window.waveform, frames: nil, keepTokens: request.task.keepsTokens)
+            let rows = Self.rows([window], using: used, crops: task.crops, keepTokens: task.keepsTokens)
             pending.enter()
-            batcher.submit(kind: .audio, rows: [row], deadline: clock.now().adding(seconds: configuration.requestTimeoutSeconds),
+            batcher.submit(kind: Self.kind(for: used), rows: rows,
+                           deadline: clock.now().adding(seconds: configuration.requestTimeoutSeconds),
                            admitted: true) { [resultsQueue] result in
                 resultsQueue.async {
                     if case .success(let output) = result {
@@ -93,7 +97,7 @@ extension ClipService {
                     }
                     stream.deliver(index: window.index, startSeconds: window.startSeconds,
                                    output: result.flatMap { output in
-                                       output.rows.first.map { .success($0) } ?? .failure(.inferenceFailed("no output row"))
+                                       output.rows.isEmpty ? .failure(.inferenceFailed("no output row")) : .success(output.rows)
                                    })
                     slots.signal()
                     pending.leave()
@@ -105,6 +109,18 @@ extension ClipService {
         var timings = totals.timings
         timings.total = clock.now().seconds(since: start)
         stream.finish(durationSeconds: source.decodedSeconds, timings: timings)
+    }
+
+    /// The recording's decoder, or why it cannot be read; a missing stream is answered with this request's and
+    /// this model's modalities.
+    private func open(_ source: MediaSource, want: Set<Modality>, task: ClipTask) -> Result<WindowSource, ServingError> {
+        do {
+            return .success(try decoder.openStream(source, want: want, crops: task.crops))
+        } catch ServingError.modalityUnavailable(_, _, _, let reason) {
+            return .failure(unavailable(task.modality, clip: [], reason: reason))
+        } catch {
+            return .failure(Self.servingError(error))
+        }
     }
 
     private static func servingError(_ error: Error) -> ServingError {

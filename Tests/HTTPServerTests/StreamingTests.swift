@@ -103,6 +103,59 @@ final class StreamingTests: XCTestCase {
         XCTAssertLessThan(batches - batchesBefore, 40, "of 180 windows, the model ran \(batches - batchesBefore)")
     }
 
+    /// A video streams its sound and pictures window by window, and each window line scores as that window of the
+    /// whole request's timeline, four crops averaged, whether the decoding runs in a worker process or in the
+    /// daemon. The summary is the whole request's answer.
+    func testVideoStreamsWindowByWindowLikeTheWholeRequest() throws {
+        for isolation in ["process", "none"] {
+            let daemon = try RunningDaemon(settings: ["decode_isolation": isolation])
+            let query = "top_k=3&crops=4&modality=audiovisual"
+            let whole = try Curl.run(port: daemon.port, path: "/v1/classify?\(query)&windows=true",
+                                     headers: ["Content-Type": "video/mp4"], bodyFile: Fixture.longVideo)
+            XCTAssertEqual(whole.status, 200, isolation)
+            let timeline = try XCTUnwrap(whole.json["timeline"] as? [[String: Any]], isolation)
+            XCTAssertEqual(timeline.count, 3, isolation)
+
+            let client = try StreamingClient(port: daemon.port)
+            try client.send(path: "/v1/classify?\(query)&stream=true", contentType: "video/mp4", bodyFile: Fixture.longVideo)
+            let response = try client.readResponse()
+            XCTAssertEqual(response.status, 200, isolation)
+            XCTAssertEqual(response.lines.count, 4, "\(isolation): 3 windows, then the summary")
+            for (line, expected) in zip(response.lines, timeline) {
+                XCTAssertEqual(line.json["window"] as? Int, expected["index"] as? Int, isolation)
+                XCTAssertEqual(line.json["start_seconds"] as? Double, expected["start_seconds"] as? Double, isolation)
+                Self.assertSameLabels(line.json["labels"], expected["labels"], "\(isolation) window \(expected["index"] ?? "?")")
+            }
+            let summary = try XCTUnwrap(response.lines.last?.json["summary"] as? [String: Any], isolation)
+            XCTAssertEqual(summary["modalities"] as? [String], ["audio", "video"], isolation)
+            XCTAssertEqual(summary["windows_used"] as? Int, 3, isolation)
+            Self.assertSameLabels(summary["labels"], whole.json["labels"], "\(isolation) summary")
+        }
+    }
+
+    /// A stream that asks for pictures from a sound file is refused before any line, as the whole request is.
+    func testPicturesFromASoundFileAreRefusedBeforeTheFirstLine() throws {
+        let daemon = try RunningDaemon()
+        let refused = try Curl.run(port: daemon.port, path: "/v1/classify?stream=true&modality=video",
+                                   headers: ["Content-Type": "audio/flac"], bodyFile: Fixture.long)
+        let whole = try Curl.run(port: daemon.port, path: "/v1/classify?modality=video",
+                                 headers: ["Content-Type": "audio/flac"], bodyFile: Fixture.long)
+        XCTAssertEqual(refused.status, whole.status)
+        XCTAssertEqual(refused.errorCode, "modality_unavailable")
+        XCTAssertEqual(whole.errorCode, "modality_unavailable")
+    }
+
+    private static func assertSameLabels(_ streamed: Any?, _ whole: Any?, _ label: String,
+                                         file: StaticString = #filePath, line: UInt = #line) {
+        guard let streamed = streamed as? [[String: Any]], let whole = whole as? [[String: Any]] else {
+            return XCTFail("\(label): labels missing", file: file, line: line)
+        }
+        XCTAssertEqual(streamed.map { $0["index"] as? Int }, whole.map { $0["index"] as? Int }, label, file: file, line: line)
+        for (a, b) in zip(streamed, whole) {
+            XCTAssertEqual(a["score"] as? Double ?? -1, b["score"] as? Double ?? 1, accuracy: 1e-5, label, file: file, line: line)
+        }
+    }
+
     /// A 16 kHz mono 16-bit WAV whose tone steps up every minute.
     static func recording(seconds: Int) throws -> URL {
         let rate = 16000

@@ -5,7 +5,7 @@ Run: AVMAE_SERVE_BIN=.build/release/avmae-serve python3 -m pytest -q Tests/brows
 - a long clip (3 windows) is uploaded: it is streamed (?stream=true) and the timeline grows window by window,
   the bars show the labels /v1/classify gives for the same clip, and the timeline has one column per window;
   the embeddings download is the /v1/embed answer;
-- a video is sent whole (a stream is decoded for its sound only) and classified on both modalities;
+- a video is streamed too and classified on both modalities;
 - a server with API keys: the page asks for a key on the 401, refuses a wrong one, then works with the right one;
 - the browser console has no errors (beyond the 401s the key test provokes on purpose);
 - a screenshot of the result is saved (its path is printed) for a person to look at.
@@ -170,8 +170,8 @@ def test_upload_shows_labels_timeline_and_embeddings(browser, scratch):
         daemon.stop()
 
 
-def test_video_is_sent_whole(browser, scratch):
-    """A stream is decoded for its sound only, so a video goes whole and its pictures are classified too."""
+def test_video_streams_sound_and_pictures(browser, scratch):
+    """A video is streamed too, and its windows are classified on sound and pictures alike."""
     daemon = Daemon(scratch / "video")
     try:
         browser.get(daemon.url + "/")
@@ -182,7 +182,7 @@ def test_video_is_sent_whole(browser, scratch):
         wait(browser, lambda: shown(browser, "result") and browser.find_element(By.ID, "status").text == "")
         assert not shown(browser, "error"), browser.find_element(By.ID, "error").text
         requested = browser.execute_script("return window.requested")
-        assert [url for url in requested if "/v1/classify" in url] == ["/v1/classify?top_k=5&windows=true"], requested
+        assert [url for url in requested if "/v1/classify" in url] == ["/v1/classify?top_k=5&stream=true"], requested
         expected = daemon.post("/v1/classify?top_k=5", clip)
         assert expected["modalities"] == ["audio", "video"]
         assert rendered_labels(browser) == [(label["name"], f"{label['score']:.3f}") for label in expected["labels"]]

@@ -262,7 +262,7 @@ async function classify() {
   if (state.models.length === 0) await loadModels();  // the first try may have ended at the key prompt
   const topK = Math.max(1, Number($("top-k").value) || 5);
   const model = selectedModel();
-  const result = streams(state.clip, model) ? await classifyStreamed(model, topK)
+  const result = streams(state.clip) ? await classifyStreamed(model, topK)
     : await api.classify(state.clip, model, topK);
   showLabels(result.labels);
   if (result.timeline) {
@@ -275,12 +275,11 @@ async function classify() {
 }
 
 /**
- * Sound is streamed: an hour of audio shows its timeline growing window by window instead of a blank page for
- * minutes. The server streams a recording's sound only, so a video (or a type the browser cannot name) is sent
- * whole and gets its pictures classified too.
+ * Recordings are streamed: an hour of audio or video shows its timeline growing window by window instead of a
+ * blank page for minutes. A file whose type the browser cannot name is sent whole, since it may be neither.
  */
-function streams(clip, model) {
-  return model.modalities?.includes("audio") && clip.type.startsWith("audio/");
+function streams(clip) {
+  return clip.type.startsWith("audio/") || clip.type.startsWith("video/");
 }
 
 /** Grows the timeline from the window lines; returns the summary line's answer. */

@@ -11,6 +11,10 @@ enum Fixture {
     /// 1 s of 1x1 gray FFV1 video, no sound (copied from MediaTests/Fixtures): too small to be a video.
     static let tiny = url("tiny_1x1", "mkv")
 
+    /// 25 s of 96x64 testsrc2 with a 16 kHz sine (copied from MediaTests/Fixtures): three windows of sound and
+    /// pictures.
+    static let longVideo = url("long_25s", "mp4")
+
     private static func url(_ name: String, _ ext: String) -> URL {
         Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures")!
     }
