@@ -32,6 +32,9 @@ final class Batcher: @unchecked Sendable {
     private let retryAfterSeconds: Int
     private let logger: Logger
     private let metrics: ServingMetrics
+    /// Where this model's queued work is published for, and the other models' read by, admission.
+    private let load: InferenceLoad
+    private let loadID: UInt64
     // Guarded by stateQueue:
     private var machine: BatchingStateMachine
     private var pending: [UInt64: Pending] = [:]
@@ -39,9 +42,11 @@ final class Batcher: @unchecked Sendable {
     private let ids = NSLock()
     private var lastID: UInt64 = 0  // guarded by ids
 
-    init(configuration: BatchingStateMachine.Configuration, worker: InferenceWorker, clock: ServingClock,
-         retryAfterSeconds: Int, logger: Logger, metrics: ServingMetrics) {
+    init(configuration: BatchingStateMachine.Configuration, worker: InferenceWorker, load: InferenceLoad,
+         clock: ServingClock, retryAfterSeconds: Int, logger: Logger, metrics: ServingMetrics) {
         self.machine = BatchingStateMachine(configuration: configuration)
+        self.load = load
+        self.loadID = load.register()
         self.worker = worker
         self.clock = clock
         self.retryAfterSeconds = retryAfterSeconds
@@ -55,7 +60,10 @@ final class Batcher: @unchecked Sendable {
         timer.activate()
     }
 
-    deinit { timer.cancel() }
+    deinit {
+        timer.cancel()
+        load.remove(loadID)
+    }
 
     /// Queues `rows` of one request; `completion` gets every row's output in order, or why it was dropped.
     /// Returns the job's id, for `withdraw`. `admitted`: a window of a stream under way (see
@@ -71,7 +79,8 @@ final class Batcher: @unchecked Sendable {
             let now = clock.now()
             pending[id] = Pending(rows: rows, outputs: Array(repeating: nil, count: rows.count), enqueuedAt: now,
                                   completion: completion)
-            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline, admitted: admitted), now: now))
+            perform(machine.submit(.init(id: id, kind: kind, rows: rows.count, deadline: deadline, admitted: admitted),
+                                   now: now, beside: load.others(than: loadID)))
         }
         return id
     }
@@ -109,8 +118,10 @@ final class Batcher: @unchecked Sendable {
                 timer.schedule(deadline: instant.dispatchTime, leeway: .microseconds(200))
             }
         }
+        let current = machine.load(now: clock.now())
+        load.publish(loadID, current)
         metrics.queueDepth.record(machine.queuedRows)
-        metrics.queueEstimatedSeconds.record(machine.estimatedWaitSeconds(now: clock.now()))
+        metrics.queueEstimatedSeconds.record(current.queuedSeconds)
     }
 
     /// A timed run outside the queue (warm-up) teaches the admission estimate its cost per row.

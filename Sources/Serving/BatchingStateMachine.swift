@@ -21,7 +21,8 @@ public enum InputKind: String, Hashable, Sendable {
 /// Admission is by cost as well as by rows: the machine learns each kind's seconds per row (from warm-up and from
 /// every batch that completes) and keeps the queue's estimated work in seconds. A job whose deadline would pass
 /// before the work ahead of it is done is refused at once, with that estimate as its retry-after, instead of
-/// waiting in the queue only to expire: at ViT-Large size a few queued video rows are already minutes.
+/// waiting in the queue only to expire: at ViT-Large size a few queued video rows are already minutes. The work
+/// ahead includes other models' that share the inference thread (`wait(own:beside:)`), passed in by the caller.
 public struct BatchingStateMachine: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxBatch: Int
@@ -85,6 +86,18 @@ public struct BatchingStateMachine: Sendable {
         public var rowCount: Int { slices.reduce(0) { $0 + $1.rows.count } }
     }
 
+    /// What one model's queue puts on the shared inference thread: its estimated work, and the longest batch it
+    /// would run (its largest kind's batch at the learned cost).
+    public struct Load: Sendable, Equatable {
+        public var queuedSeconds: Double
+        public var longestBatchSeconds: Double
+
+        public init(queuedSeconds: Double, longestBatchSeconds: Double) {
+            self.queuedSeconds = queuedSeconds
+            self.longestBatchSeconds = longestBatchSeconds
+        }
+    }
+
     public enum Action: Sendable, Equatable {
         /// The queue is full, or its estimated work would outlast the job's deadline; answer the job with 503.
         /// `retryAfterSeconds` is the estimated wait when the costs are known.
@@ -140,6 +153,20 @@ public struct BatchingStateMachine: Sendable {
         return seconds
     }
 
+    /// This queue's load on the shared inference thread, for the other models' admission.
+    public func load(now: ServingInstant) -> Load {
+        Load(queuedSeconds: estimatedWaitSeconds(now: now),
+             longestBatchSeconds: rowSeconds.map { Double(batchLimit(for: $0.key)) * $0.value }.max() ?? 0)
+    }
+
+    /// The wait of a job submitted now, when `own` seconds of this model's work are ahead of it and `others` share
+    /// the inference thread. Models take turns a batch at a time (each keeps at most one batch on the thread), so
+    /// while this model's queue runs, another busy model runs about as long again, plus the batch it may be
+    /// running: never more than it has queued.
+    public static func wait(own: Double, beside others: [Load]) -> Double {
+        own + others.reduce(0) { $0 + min($1.queuedSeconds, own + $1.longestBatchSeconds) }
+    }
+
     /// Rows a batch of `kind` takes: `maxBatch`, or as many as fit in `maxBatchSeconds` at the kind's learned cost.
     public func batchLimit(for kind: InputKind) -> Int {
         guard let perRow = rowSeconds[kind] else { return configuration.maxBatch }
@@ -155,8 +182,9 @@ public struct BatchingStateMachine: Sendable {
         rowSeconds[kind] = rowSeconds[kind].map { 0.7 * $0 + 0.3 * perRow } ?? perRow
     }
 
-    public mutating func submit(_ job: Job, now: ServingInstant) -> [Action] {
-        let wait = estimatedWaitSeconds(now: now)
+    /// `beside`: the loads of the other models sharing the inference thread, which admission counts as well.
+    public mutating func submit(_ job: Job, now: ServingInstant, beside others: [Load] = []) -> [Action] {
+        let wait = Self.wait(own: estimatedWaitSeconds(now: now), beside: others)
         let retryAfter = rowSeconds.isEmpty ? nil : wait
         if job.admitted {
             queue.append(Waiting(job: job, enqueuedAt: now))

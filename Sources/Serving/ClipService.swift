@@ -72,7 +72,7 @@ public final class ClipService: Sendable {
             configuration: .init(maxBatch: configuration.maxBatch, maxDelaySeconds: configuration.maxDelaySeconds,
                                  maxQueuedRows: configuration.maxQueuedRows,
                                  maxBatchSeconds: configuration.maxBatchSeconds),
-            worker: worker, clock: clock, retryAfterSeconds: configuration.retryAfterSeconds, logger: logger,
+            worker: worker, load: inferenceQueue.load, clock: clock, retryAfterSeconds: configuration.retryAfterSeconds, logger: logger,
             metrics: metrics)
     }
 

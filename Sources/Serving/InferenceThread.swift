@@ -16,6 +16,8 @@ public final class InferenceThread: @unchecked Sendable {
     }
 
     private let state = State()
+    /// The work each model served on this thread has queued: every model's admission counts the others'.
+    public let load = InferenceLoad()
 
     public init(name: String = "avmae.inference") {
         let state = self.state

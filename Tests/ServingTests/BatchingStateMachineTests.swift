@@ -216,6 +216,29 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(machine(maxBatch: 4).batchLimit(for: .audio), 4)
     }
 
+    /// Another model on the same inference thread delays this one's jobs by about as long as this one's own queue
+    /// (models take turns a batch at a time), plus its running batch, and never by more than it has queued.
+    func testAdmissionCountsTheWorkOfOtherModelsOnTheThread() {
+        let busy = Machine.Load(queuedSeconds: 10, longestBatchSeconds: 2)
+        XCTAssertEqual(Machine.wait(own: 0, beside: [busy]), 2, accuracy: 1e-12)
+        XCTAssertEqual(Machine.wait(own: 3, beside: [busy]), 3 + 5, accuracy: 1e-12)
+        XCTAssertEqual(Machine.wait(own: 20, beside: [busy]), 20 + 10, accuracy: 1e-12)
+        XCTAssertEqual(Machine.wait(own: 3, beside: [busy, .init(queuedSeconds: 1, longestBatchSeconds: 1)]), 3 + 5 + 1,
+                       accuracy: 1e-12)
+
+        var m = machine(maxBatch: 1, delayMs: 0, maxQueued: 100)
+        m.observe(kind: .audio, rows: 1, seconds: 1)
+        XCTAssertEqual(m.load(now: at(0)), .init(queuedSeconds: 0, longestBatchSeconds: 1))
+        // Alone, an empty queue admits anything; beside a busy model, a job due before that model's batch ends
+        // is refused with the combined estimate.
+        XCTAssertEqual(m.submit(job(1, deadlineMs: 1500), now: at(0), beside: [busy]), [.reject(jobID: 1, retryAfterSeconds: 2)])
+        XCTAssertEqual(m.submit(job(2, deadlineMs: 2500), now: at(0), beside: [busy]).first,
+                       .run(.init(kind: .audio, slices: [slice(2, 0..<1)])))
+        XCTAssertEqual(m.load(now: at(0)), .init(queuedSeconds: 1, longestBatchSeconds: 1))
+        // 1 s of its own ahead: 1 + min(10, 1 + 2) = 4 s.
+        XCTAssertEqual(m.submit(job(3, deadlineMs: 3900), now: at(0), beside: [busy]), [.reject(jobID: 3, retryAfterSeconds: 4)])
+    }
+
     func testWithoutKnownCostsAdmissionIsByRowsOnly() {
         var m = machine(maxBatch: 1, delayMs: 0)
         _ = m.submit(job(1), now: at(0))

@@ -8,7 +8,8 @@ import Serving
 /// Waits on expectations for results, never on sleeps.
 final class ClipServiceTests: XCTestCase {
     private func service(backend: FakeBackend, decoder: ClipDecoding = FakeDecoder(), maxBatch: Int = 8,
-                         delay: Double = 0.001, decodeThreads: Int = 2) -> ClipService {
+                         delay: Double = 0.001, decodeThreads: Int = 2,
+                         inferenceQueue: InferenceThread = InferenceThread()) -> ClipService {
         let lifecycle = Lifecycle(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         lifecycle.move(to: .warming)
         lifecycle.move(to: .ready)
@@ -17,7 +18,7 @@ final class ClipServiceTests: XCTestCase {
         configuration.maxDelaySeconds = delay
         configuration.decodeConcurrency = decodeThreads
         return ClipService(backend: backend, decoder: decoder, configuration: configuration, lifecycle: lifecycle,
-                           logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance, model: "fake"))
+                           inferenceQueue: inferenceQueue, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: ServingMetrics(factory: NOOPMetricsHandler.instance, model: "fake"))
     }
 
     private func submit(_ service: ClipService, _ bytes: [UInt8], _ task: ClipTask) -> Result<ClipResult, ServingError> {
@@ -163,6 +164,42 @@ final class ClipServiceTests: XCTestCase {
             finish.wait()
             return try FakeDecoder().decode(bytes, want: want, crops: crops)
         }
+    }
+
+    /// Two models on one inference thread: a request to the idle one that is due before the busy one's running
+    /// batch can end is refused at once (503 with the estimate), not queued to expire. It is admitted when its
+    /// deadline leaves room.
+    func testAdmissionCountsTheOtherModelsWorkOnTheSameThread() throws {
+        let thread = InferenceThread()
+        let longBatchStarted = DispatchSemaphore(value: 0)
+        var slow = FakeBackend(classes: 2)
+        slow.onBatch = { rows in
+            if rows > 1 { longBatchStarted.signal() }
+            Thread.sleep(forTimeInterval: 0.2 * Double(rows))
+        }
+        let busy = service(backend: slow, inferenceQueue: thread)
+        let idle = service(backend: slow, inferenceQueue: thread)
+        try busy.warmUp()
+        try idle.warmUp()
+        let busyDone = expectation(description: "the busy model's long request")
+        busy.submit(ClipRequest(id: "long", bytes: Array(repeating: 1, count: 10), task: .classify(ClassifyOptions()))) { result in
+            if case .failure(let error) = result { XCTFail("the busy model's request failed: \(error)") }
+            busyDone.fulfill()
+        }
+        // Its ten 0.2 s rows run in batches of five (1 s each, max_batch_seconds): wait until the first has started.
+        XCTAssertEqual(longBatchStarted.wait(timeout: .now() + 5), .success)
+
+        let refused = expectation(description: "refused at once")
+        let asked = Date()
+        idle.submit(ClipRequest(id: "short", bytes: [1], task: .classify(ClassifyOptions()), timeoutSeconds: 0.3)) { result in
+            guard case .failure(.queueFull(let retryAfter)) = result else { return XCTFail("expected queueFull, got \(result)") }
+            XCTAssertGreaterThanOrEqual(retryAfter, 1)
+            XCTAssertLessThan(Date().timeIntervalSince(asked), 0.25, "refused at once, not expired at its deadline")
+            refused.fulfill()
+        }
+        wait(for: [refused], timeout: 5)
+        XCTAssertEqual(submit(idle, [1], .classify(ClassifyOptions())).map { _ in true }, .success(true))
+        wait(for: [busyDone], timeout: 10)
     }
 
     func testARequestsOwnTimeoutIsAnsweredAtItsDeadline() {
