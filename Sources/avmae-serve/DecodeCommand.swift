@@ -32,6 +32,9 @@ struct DecodeCommand: ParsableCommand {
     @Flag(help: "Decode only the pictures.")
     var videoOnly = false
 
+    @Flag(help: "Decode window by window from the file, as ?stream=true does.")
+    var stream = false
+
     struct Report: Encodable {
         var file: String
         var ok: Bool
@@ -61,14 +64,19 @@ struct DecodeCommand: ParsableCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             var report = Report(file: file, ok: false, milliseconds: 0)
             do {
-                let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
-                let clip = try decoder.decode(bytes, policy: policy)
+                let info: MediaInfo, windows: Int
+                if stream {
+                    (info, windows) = try Self.stream(file, policy: policy)
+                } else {
+                    let clip = try decoder.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: file))), policy: policy)
+                    (info, windows) = (clip.info, clip.windows.count)
+                }
                 report.ok = true
-                report.container = clip.info.container
-                report.audio = clip.info.audio.map { "\($0.codec) \($0.sampleRate) Hz x\($0.channels)" }
-                report.video = clip.info.video.map { "\($0.codec) \($0.width)x\($0.height) \($0.fps) fps rotate \($0.rotation)" }
-                report.durationSeconds = clip.info.durationSeconds
-                report.windows = clip.windows.count
+                report.container = info.container
+                report.audio = info.audio.map { "\($0.codec) \($0.sampleRate) Hz x\($0.channels)" }
+                report.video = info.video.map { "\($0.codec) \($0.width)x\($0.height) \($0.fps) fps rotate \($0.rotation)" }
+                report.durationSeconds = info.durationSeconds
+                report.windows = windows
             } catch {
                 failures += 1
                 report.error = "\(error)"
@@ -77,6 +85,23 @@ struct DecodeCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         }
         FileHandle.standardError.write(Data("decode: \(failures) of the files did not decode\n".utf8))
+    }
+
+    /// The file read where it lies, as a spooled upload is, one window at a time, within the server's default
+    /// streaming limits (2 GiB, 4 h).
+    private static func stream(_ file: String, policy: ClipPolicy) throws -> (MediaInfo, Int) {
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file]) }
+        var size = stat()
+        guard fstat(descriptor, &size) == 0 else {
+            close(descriptor)
+            throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: file])
+        }
+        let windows = try ClipWindowStream(source: .file(MediaFile(adopting: descriptor, size: Int(size.st_size))),
+                                           policy: policy, limits: MediaLimits(maxBytes: 2 << 30, maxDurationSeconds: 4 * 3600))
+        var count = 0
+        while try windows.next() != nil { count += 1 }
+        return (windows.info, count)
     }
 
     static func files(in paths: [String]) throws -> [String] {

@@ -29,10 +29,10 @@ VALGRIND = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=
             "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite", "--num-callers=40"]
 
 
-def run_decoder(command, env, files, timeout):
+def run_decoder(command, env, files, timeout, extra=()):
     """Runs one decoder process over `files`; returns ({file: report}, how the process ended)."""
     try:
-        done = subprocess.run(command + ["decode", "--crops", "4"] + files, env=env, capture_output=True,
+        done = subprocess.run(command + ["decode", "--crops", "4", *extra] + files, env=env, capture_output=True,
                               text=True, timeout=timeout)
     except subprocess.TimeoutExpired as expired:
         output, ending = expired.stdout or "", f"hung (killed after {timeout} s)"
@@ -69,6 +69,9 @@ class Sweep:
         if args.guard_pages:
             self.env["AVMAE_GUARD_PAGES"] = "1"
         self.mode = "memcheck" if args.memcheck else "guard-pages" if args.guard_pages else "native"
+        self.extra = ["--stream"] if args.stream else []
+        if args.stream:
+            self.mode += "-stream"
         self.logs = os.path.join(args.dir, f"logs-{self.mode}")
         self.results = {}   # path -> {"outcome": ..., ...}
 
@@ -78,7 +81,7 @@ class Sweep:
         return VALGRIND + [f"--log-file={log}", self.args.bin]
 
     def decode(self, files, log=None, timeout=None):
-        return run_decoder(self.command(log), self.env, files, timeout or self.args.timeout)
+        return run_decoder(self.command(log), self.env, files, timeout or self.args.timeout, self.extra)
 
     def record(self, path, report, ending, errors=None):
         if report is None:
@@ -160,7 +163,7 @@ def print_table(folder):
               f"{c['encodable']} encodable (covered: {c['covered']}) + {c['impossible']} impossible + {c['not_applicable']} not applicable")
     print("| run | files | ok | refused | crashed | unexpected outcome | memcheck errors | wall s | CPU s | decode s (sum) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for mode in ("native", "guard-pages", "memcheck"):
+    for mode in ("native", "guard-pages", "memcheck", "native-stream", "guard-pages-stream", "memcheck-stream"):
         path = os.path.join(folder, f"results-{mode}.json")
         if not os.path.exists(path):
             continue
@@ -179,6 +182,7 @@ def main():
     parser.add_argument("--table", action="store_true", help="print the results of the runs so far and exit")
     parser.add_argument("--guard-pages", action="store_true", help="AVMAE_GUARD_PAGES=1")
     parser.add_argument("--memcheck", action="store_true", help="under valgrind memcheck")
+    parser.add_argument("--stream", action="store_true", help="decode window by window from the file (?stream=true)")
     parser.add_argument("--chunk", type=int, default=12, help="files per valgrind process")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="valgrind processes at once")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds one decoder process may take")
