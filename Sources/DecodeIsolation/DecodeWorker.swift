@@ -41,7 +41,7 @@ public enum DecodeWorker {
         let windows: ClipWindowStream
         do {
             windows = try ClipWindowStream(source: .file(MediaFile(adopting: descriptor, size: job.clipBytes)),
-                                            policy: job.policy, limits: job.limits)
+                                           policy: job.policy, limits: job.limits)
         } catch {
             try channel.send(WorkerReply.failed(error))
             return try awaitEnd(channel)
