@@ -42,7 +42,7 @@ struct V2Endpoints: Sendable {
                                              signature: signature, requestID: requestID)
             let mapping = V2OutputMapping(signature: signature, version: Self.version(of: service.info))
             return .later { respond in
-                let answer: @Sendable (Result<RawOutputs, ServingError>) -> Void = { result in
+                let answer: @Sendable (Result<RawOutputs, Error>) -> Void = { result in
                     do {
                         respond(try mapping.response(result.get(), for: inference))
                     } catch {
@@ -50,18 +50,10 @@ struct V2Endpoints: Sendable {
                     }
                 }
                 switch inference.work {
-                case .clip(let clip):
-                    let pending = service.submit(clip) { result in
-                        answer(result.flatMap { result in
-                            guard case .outputs(let raw) = result else {
-                                return .failure(.inferenceFailed("a /v1 result came back for a /v2 request"))
-                            }
-                            return .success(raw)
-                        })
-                    }
-                    return { pending.abandon() }
+                case .clips(let clips):
+                    return V2ClipBatch.submit(clips, to: service, completion: answer)
                 case .tensors(let tensors):
-                    let pending = service.submit(tensors, completion: answer)
+                    let pending = service.submit(tensors) { answer($0.mapError { $0 }) }
                     return { pending.abandon() }
                 }
             }

@@ -53,10 +53,10 @@ struct V2Signature {
         }
     }
 
-    /// The shape after the batch dimension; CLIP is one file and has no batch dimension.
+    /// The shape after the batch dimension; a CLIP element is one whole file.
     func rowShape(_ input: Input) -> [Int] {
         switch input {
-        case .clip: return [1]
+        case .clip: return []
         case .waveform: return [info.windowSamples]
         case .spectrogram: return info.spectrogramShape
         case .frames: return [info.frames, ModelBackend.cropSize, ModelBackend.cropSize, 3]
@@ -64,7 +64,7 @@ struct V2Signature {
     }
 
     func shape(_ input: Input) -> [Int] {
-        input == .clip ? [1] : [-1] + rowShape(input)
+        [-1] + rowShape(input)
     }
 
     func width(_ output: Output) -> Int {

@@ -6,7 +6,8 @@ import Serving
 /// a bad request is a 400 before anything is queued.
 struct V2Inference {
     enum Work {
-        case clip(ClipRequest)
+        /// One request per CLIP element, in order.
+        case clips([ClipRequest])
         case tensors(TensorRequest)
     }
 
@@ -54,7 +55,10 @@ struct V2Inference {
             guard tensors.count == 1 else { throw APIError.badRequest("send CLIP alone, or raw tensors without CLIP") }
             var options = OutputOptions()
             options.embeddings = wantsEmbeddings
-            work = .clip(ClipRequest(id: requestID, bytes: clip.bytes, task: .outputs(options), timeoutSeconds: timeout))
+            work = .clips(clip.files.enumerated().map { index, file in
+                ClipRequest(id: clip.files.count == 1 ? requestID : "\(requestID)/\(index)", bytes: file,
+                            task: .outputs(options), timeoutSeconds: timeout)
+            })
             return
         }
         let batches = Set(tensors.values.map(\.batch))
@@ -72,6 +76,8 @@ struct V2Inference {
         var batch: Int
         var floats: [Float] = []
         var bytes: [UInt8] = []
+        /// CLIP: one file per element.
+        var files: [[UInt8]] = []
     }
 
     private static func tensor(_ input: V2InferRequestDTO.Input, as name: V2Signature.Input, signature: V2Signature,
@@ -83,10 +89,14 @@ struct V2Inference {
         let expected = signature.rowShape(name)
         let batch: Int
         if name == .clip {
-            guard !input.shape.isEmpty, input.shape.allSatisfy({ $0 == 1 }) else {
-                throw APIError.badRequest("input 'CLIP' holds one file: its shape is [1], got \(input.shape)")
+            // [B], one file per element; [B, 1] as some clients shape a batch of scalars.
+            guard let first = input.shape.first, first > 0, input.shape.dropFirst().allSatisfy({ $0 == 1 }) else {
+                throw APIError.badRequest("input 'CLIP' holds one file per element: its shape is [B] (B >= 1), got \(input.shape)")
             }
-            batch = 1
+            guard first <= Self.maxClips else {
+                throw APIError.badRequest("input 'CLIP' holds \(first) files; one request takes at most \(Self.maxClips)")
+            }
+            batch = first
         } else {
             // A spectrogram may carry upstream's trailing channel of 1.
             let shape = name == .spectrogram && input.shape.count == expected.count + 2 && input.shape.last == 1
@@ -104,10 +114,10 @@ struct V2Inference {
             switch name {
             case .clip:
                 let elements = try V2BinaryFraming.elements(data, for: input.name)
-                guard elements.count == 1 else {
-                    throw APIError.badRequest("input 'CLIP' must hold one BYTES element, got \(elements.count)")
+                guard elements.count == batch else {
+                    throw APIError.badRequest("input 'CLIP': shape \(input.shape) needs \(batch) BYTES elements, got \(elements.count)")
                 }
-                tensor.bytes = Array(elements[0])
+                tensor.files = elements.map { Array($0) }
             case .waveform, .spectrogram:
                 guard size == count * 4 else {
                     throw APIError.badRequest("input '\(input.name)': shape \(input.shape) needs \(count * 4) bytes of FP32, binary_data_size is \(size)")
@@ -124,8 +134,8 @@ struct V2Inference {
         switch (name, input.data) {
         case (_, nil):
             throw APIError.badRequest("input '\(input.name)' has neither data nor a binary_data_size parameter")
-        case (.clip, .strings(let strings)?) where strings.count == 1:
-            tensor.bytes = Array(strings[0].utf8)
+        case (.clip, .strings(let strings)?) where strings.count == batch:
+            tensor.files = strings.map { Array($0.utf8) }
         case (.waveform, .numbers(let values)?), (.spectrogram, .numbers(let values)?):
             guard values.count == count else {
                 throw APIError.badRequest("input '\(input.name)': shape \(input.shape) needs \(count) values, data has \(values.count)")
@@ -144,6 +154,10 @@ struct V2Inference {
         }
         return tensor
     }
+
+    /// Files one request may carry: each is a request of its own to the service (and its admission), so this
+    /// only bounds the work one HTTP request can start.
+    static let maxClips = 64
 
     private static func requestedOutputs(_ requested: [V2InferRequestDTO.RequestedOutput], signature: V2Signature,
                                          binaryByDefault: Bool) throws -> [RequestedOutput] {

@@ -92,6 +92,29 @@ public struct RawOutputs: Sendable {
     public var timings: Timings
 }
 
+extension RawOutputs {
+    /// Several clips' answers as one, row after row in order (the protocol's batch of CLIP elements). An embedding
+    /// is kept only if every part has it: the rows of a tensor must all be there.
+    public static func stacked(_ parts: [RawOutputs]) -> RawOutputs {
+        precondition(!parts.isEmpty, "stacking no outputs")
+        let first = parts[0]
+        guard parts.count > 1 else { return first }
+        let modalities = first.modalities.filter { modality in parts.allSatisfy { $0.modalities.contains(modality) } }
+        func joined(_ values: (RawOutputs) -> [Float]?) -> [Float]? {
+            let each = parts.compactMap(values)
+            return each.count == parts.count ? each.flatMap { $0 } : nil
+        }
+        var embeddings: [Modality: [Float]] = [:]
+        for modality in first.embeddings.keys { embeddings[modality] = joined { $0.embeddings[modality] } }
+        // The clips ran side by side: the request took as long as its slowest clip.
+        let timings = Timings(decode: parts.map(\.timings.decode).max() ?? 0, queue: parts.map(\.timings.queue).max() ?? 0,
+                              inference: parts.map(\.timings.inference).max() ?? 0, total: parts.map(\.timings.total).max() ?? 0)
+        return RawOutputs(model: first.model, rows: parts.reduce(0) { $0 + $1.rows }, modalities: modalities,
+                          logits: joined(\.logits), probabilities: joined(\.probabilities), embeddings: embeddings,
+                          timings: timings)
+    }
+}
+
 public enum ClipResult: Sendable {
     case classify(ClassifyResult)
     case embed(EmbedResult)

@@ -75,6 +75,17 @@ final class V2BadInputTests: SharedDaemonTestCase {
         both.floats("SPECTROGRAM", shape: [1, 1000, 128], [Float](repeating: 0, count: 1000 * 128))
         try assertRefused(both, mentions: "not both")
 
+        var elements = V2Request()
+        let tone = try Data(contentsOf: Fixture.tone)
+        elements.binaryInput("CLIP", datatype: "BYTES", shape: [3],
+                             bytes: V2Request.littleEndian(UInt32(tone.count)) + tone)
+        try assertRefused(elements, mentions: "needs 3 BYTES elements, got 1")
+
+        var clipShape = V2Request()
+        clipShape.binaryInput("CLIP", datatype: "BYTES", shape: [1, 2],
+                              bytes: V2Request.littleEndian(UInt32(tone.count)) + tone)
+        try assertRefused(clipShape, mentions: "its shape is [B]")
+
         var output = V2Request()
         try output.clip(Fixture.tone)
         output.outputs = [["name": "SCORES"]]
@@ -113,6 +124,23 @@ final class V2BadInputTests: SharedDaemonTestCase {
 
     func testBodyOverTheLimitIs413InTheProtocolShape() throws {
         try assertRefused(Data(count: Self.maxBody + 1), headerLength: "10", status: 413, mentions: "max_body_bytes")
+    }
+
+    /// In a batch of files, the one that fails fails the request, and the error names it.
+    func testAnUndecodableElementOfABatchIsNamed() throws {
+        let tone = try Data(contentsOf: Fixture.tone)
+        let garbage = Data(repeating: 7, count: 64)
+        var request = V2Request()
+        request.binaryInput("CLIP", datatype: "BYTES", shape: [2],
+                            bytes: V2Request.littleEndian(UInt32(tone.count)) + tone
+                                + V2Request.littleEndian(UInt32(garbage.count)) + garbage)
+        let (url, headerLength) = try request.write()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let response = try Curl.run(port: port, path: path, headers: ["Inference-Header-Content-Length": "\(headerLength)"],
+                                    bodyFile: url)
+        XCTAssertEqual(response.status, 422)
+        let message = try XCTUnwrap(response.json["error"] as? String)
+        XCTAssertTrue(message.hasPrefix("CLIP element 1: "), message)
     }
 
     func testUndecodableClipIs422AndTheDaemonStillServes() throws {

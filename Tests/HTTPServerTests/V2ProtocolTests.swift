@@ -82,7 +82,7 @@ final class V2ProtocolTests: SharedDaemonTestCase {
                 })
             }
             XCTAssertEqual(tensors("inputs"), [
-                "CLIP BYTES": [1], "WAVEFORM FP32": [-1, config.windowSamples],
+                "CLIP BYTES": [-1], "WAVEFORM FP32": [-1, config.windowSamples],
                 "SPECTROGRAM FP32": [-1, config.spectrogramFrames, config.frontend.melBins],
                 "FRAMES UINT8": [-1, config.frames, 224, 224, 3],
             ])

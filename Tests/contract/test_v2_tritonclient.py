@@ -1,6 +1,7 @@
 """The Open Inference Protocol (/v2) against a client nobody here wrote: tritonclient[http] (PyPI), Triton's own
 Python client, talking to the real daemon. It checks liveness, readiness and metadata, then infers on a CLIP sent
-as binary data and on a WAVEFORM tensor; both must give /v1's answers for the same file.
+as binary data (one file, and a batch of three) and on a WAVEFORM tensor; all must give /v1's answers for the
+same files.
 Run: AVMAE_SERVE_BIN=.build/release/avmae-serve python3 -m pytest -q Tests/contract/test_v2_tritonclient.py
 """
 import json
@@ -67,7 +68,7 @@ def test_model_metadata(client):
     metadata = client.get_model_metadata(MODEL)
     assert metadata["name"] == MODEL
     inputs = {tensor["name"]: (tensor["datatype"], tensor["shape"]) for tensor in metadata["inputs"]}
-    assert inputs["CLIP"] == ("BYTES", [1])
+    assert inputs["CLIP"] == ("BYTES", [-1])
     assert inputs["WAVEFORM"] == ("FP32", [-1, 160000])
     assert inputs["FRAMES"] == ("UINT8", [-1, 32, 224, 224, 3])
     outputs = {tensor["name"]: (tensor["datatype"], tensor["shape"]) for tensor in metadata["outputs"]}
@@ -86,6 +87,27 @@ def test_clip_as_binary_data_equals_v1(client, port):
     embedding = result.as_numpy("AUDIO_EMBEDDING")
     np.testing.assert_allclose(embedding[0], v1(port, "/v1/embed")["embeddings"]["audio"], rtol=1e-5, atol=1e-6)
     assert result.as_numpy("LOGITS").shape == (1, 527)
+
+
+def test_a_batch_of_clips_equals_v1_row_by_row(client, port):
+    """CLIP [B]: B files in one request, each answered as /v1 answers it, rows in order."""
+    files = [TONE, FIXTURES / "long.flac", TONE]
+    clip = httpclient.InferInput("CLIP", [len(files)], "BYTES")
+    clip.set_data_from_numpy(np.array([f.read_bytes() for f in files], dtype=np.object_), binary_data=True)
+    result = client.infer(MODEL, [clip], outputs=[httpclient.InferRequestedOutput("PROBABILITIES"),
+                                                  httpclient.InferRequestedOutput("AUDIO_EMBEDDING")])
+    probabilities = result.as_numpy("PROBABILITIES")
+    assert probabilities.shape == (3, 527)
+    for row, file in enumerate(files):
+        status, _, body = request(port, "POST", "/v1/classify?top_k=527", file.read_bytes(),
+                                  {"Content-Type": "application/octet-stream"})
+        assert status == 200, body
+        expected = np.full(527, np.nan, dtype=np.float32)
+        for label in json.loads(body)["labels"]:
+            expected[label["index"]] = label["score"]
+        np.testing.assert_allclose(probabilities[row], expected, rtol=1e-5, atol=1e-6, err_msg=f"row {row}: {file.name}")
+    assert result.as_numpy("AUDIO_EMBEDDING").shape == (3, 64)
+    assert not np.allclose(probabilities[0], probabilities[1]), "two different files gave the same row"
 
 
 def test_waveform_tensor_equals_v1(client, port):
