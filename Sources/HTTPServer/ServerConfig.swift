@@ -69,7 +69,9 @@ public struct ServerConfig: Sendable, Equatable, CustomStringConvertible {
     public var apiKeyFile: String?
     /// Paths answered without a key even when `api_key_file` is set, so probes and scrapers need none, and the
     /// playground page loads and can ask for a key.
-    public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics"] + Playground.paths)
+    /// Probes (ours and the protocol's, which Kubernetes and KServe point at), Prometheus and the playground.
+    public var authExemptPaths = PathList(["/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"]
+                                          + Playground.paths)
     /// Origins whose pages may call the API from a browser (CORS); "*" allows any. Empty: no CORS headers.
     public var corsAllowedOrigins = OriginList([])
 

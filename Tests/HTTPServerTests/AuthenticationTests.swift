@@ -44,9 +44,14 @@ final class AuthenticationTests: SharedDaemonTestCase {
         XCTAssertEqual(try Curl.run(port: port, path: "/v1/models", headers: ["Authorization": "bearer \(Self.keys[1])"]).status, 200)
     }
 
+    /// The protocol's health routes too: KServe and Kubernetes probe them.
     func testProbesAndMetricsStayOpen() throws {
-        for path in ["/healthz", "/readyz", "/metrics"] {
+        for path in ["/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"] {
             XCTAssertEqual(try Curl.run(port: port, path: path).status, 200, path)
+        }
+        // The protocol's other routes are the model's, and want a key.
+        for path in ["/v2", "/v2/models/avmae-demo", "/v2/models/avmae-demo/ready"] {
+            XCTAssertEqual(try Curl.run(port: port, path: path).status, 401, path)
         }
         let metrics = String(decoding: try Curl.run(port: port, path: "/metrics").body, as: UTF8.self)
         XCTAssertTrue(metrics.contains("code=\"401\""), "401s are not counted in avmae_requests_total")

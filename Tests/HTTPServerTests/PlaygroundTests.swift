@@ -82,7 +82,7 @@ final class PlaygroundTests: SharedDaemonTestCase {
 
     func testPlaygroundIsExemptFromKeysByDefault() {
         XCTAssertEqual(ServerConfig().authExemptPaths.description,
-                       "/healthz,/readyz,/metrics,/,/playground.css,/playground.js")
+                       "/healthz,/readyz,/metrics,/v2/health/live,/v2/health/ready,/,/playground.css,/playground.js")
     }
 
     private func matches(_ pattern: String, in text: String) -> [String] {
