@@ -42,6 +42,15 @@ public struct APIError: Error, Equatable {
         APIError(status: 413, code: "payload_too_large",
                  message: "the body is larger than this server's limit of \(limit) bytes (max_body_bytes)")
     }
+    /// A recording too long or too large for one answer: the same error, pointing to the streamed form, which
+    /// takes recordings up to the stream limits and answers window by window.
+    func suggestingStream(maxBytes: Int) -> APIError {
+        var hinted = self
+        hinted.message += "; long recordings can be sent with ?stream=true (up to \(maxBytes) bytes), "
+            + "answered window by window"
+        return hinted
+    }
+
     static func unsupportedMediaType(_ got: String?) -> APIError {
         APIError(status: 415, code: "unsupported_media_type",
                  message: "Content-Type '\(got ?? "(none)")' is not accepted; send audio/*, video/*, "

@@ -66,8 +66,7 @@ public final class APIRouter: HTTPHandler {
                 if chunked { return nil }
                 throw APIError.lengthRequired
             }
-            let limit = bodyLimit(head)?.maxBytes ?? maxBodyBytes
-            if length > limit { throw APIError.payloadTooLarge(limit: limit) }
+            if length > (bodyLimit(head)?.maxBytes ?? maxBodyBytes) { throw payloadTooLarge(head) }
             // An OIP body is JSON with any binary tensors after it, whatever its Content-Type says.
             if !V2Route.owns(head.path), !ClipBody.isAccepted(contentType: head.headers["Content-Type"]) {
                 throw APIError.unsupportedMediaType(head.headers["Content-Type"])
@@ -79,8 +78,16 @@ public final class APIRouter: HTTPHandler {
     }
 
     public func bodyTooLarge(_ head: HTTPRequestHead) -> HTTPResponse {
-        finish(errorResponse(APIError.payloadTooLarge(limit: bodyLimit(head)?.maxBytes ?? maxBodyBytes), path: head.path), head: head,
-               requestID: Self.requestID(head), start: Date())
+        finish(errorResponse(payloadTooLarge(head), path: head.path), head: head, requestID: Self.requestID(head), start: Date())
+    }
+
+    /// 413 at the limit that applies; a /v1 upload that could have been streamed is told so.
+    private func payloadTooLarge(_ head: HTTPRequestHead) -> APIError {
+        if let limit = bodyLimit(head) { return .payloadTooLarge(limit: limit.maxBytes) }
+        let error = APIError.payloadTooLarge(limit: maxBodyBytes)
+        let streams = [Route.classify.rawValue, Route.embed.rawValue].contains(head.path)
+            && streamBodyLimit.maxBytes > maxBodyBytes
+        return streams ? error.suggestingStream(maxBytes: streamBodyLimit.maxBytes) : error
     }
 
     public func bodyLimit(_ head: HTTPRequestHead) -> BodyLimit? {
@@ -131,7 +138,8 @@ public final class APIRouter: HTTPHandler {
                 if try QueryReader(query: request.query).bool("stream") {
                     return streamReply(request, requestID: requestID, start: start, service: service)
                 }
-                let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service)
+                let endpoint = try ClipEndpoint(request: request, requestID: requestID, service: service,
+                                                streamMaxBytes: streamBodyLimit.maxBytes)
                 return .later { [self] respond in
                     endpoint.run { result in
                         let response: HTTPResponse

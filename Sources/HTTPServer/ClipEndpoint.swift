@@ -11,8 +11,10 @@ struct ClipEndpoint: Sendable {
     private let service: ClipService
     private let clip: ClipRequest
     private let presentation: Presentation
+    /// For the hint that a recording too long or too large for one answer can be streamed.
+    private let streamMaxBytes: Int
 
-    init(request: HTTPRequest, requestID: String, service: ClipService) throws {
+    init(request: HTTPRequest, requestID: String, service: ClipService, streamMaxBytes: Int) throws {
         let reader = QueryReader(query: request.query)
         let task: ClipTask
         switch request.path {
@@ -27,6 +29,7 @@ struct ClipEndpoint: Sendable {
         let timeout = try ClipQuery.timeoutSeconds(reader)
         let bytes = try ClipBody.clipBytes(body: request.body, contentType: request.headers["Content-Type"])
         self.service = service
+        self.streamMaxBytes = streamMaxBytes
         self.clip = ClipRequest(id: requestID, bytes: bytes, task: task, timeoutSeconds: timeout)
     }
 
@@ -34,10 +37,16 @@ struct ClipEndpoint: Sendable {
     func run(completion: @escaping @Sendable (Result<any Encodable & Sendable, Error>) -> Void) -> HTTPReply.ClientGone {
         let requestID = clip.id
         let presentation = presentation
+        let streamMaxBytes = streamMaxBytes
         let pending = service.submit(clip) { result in
             switch result {
             case .failure(let error):
-                completion(.failure(error))
+                switch error {
+                case .clipTooLong, .clipTooLarge(_, fitsAStream: true):
+                    completion(.failure(APIError(error).suggestingStream(maxBytes: streamMaxBytes)))
+                default:
+                    completion(.failure(error))
+                }
             case .success(.classify(let classified)):
                 completion(.success(ClassifyResponse(requestID: requestID, classified)))
             case .success(.embed(let embedded)):

@@ -77,7 +77,9 @@ public struct MediaClipDecoder: ClipDecoding {
             return .unsupportedFormat(error.description)
         case .tooLong(let seconds, let limit):
             return .clipTooLong(seconds: seconds, limit: limit)
-        case .tooLarge, .frameTooLarge, .tooMuchVideo:
+        case .tooLarge, .tooMuchVideo:
+            return .clipTooLarge(error.description, fitsAStream: true)
+        case .frameTooLarge:
             return .clipTooLarge(error.description)
         }
     }

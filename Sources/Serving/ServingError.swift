@@ -6,8 +6,9 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     case undecodableClip(String)
     /// The container or codec is not one the decoder reads.
     case unsupportedFormat(String)
-    /// The upload or one of its frames exceeds a configured size limit.
-    case clipTooLarge(String)
+    /// The upload or one of its frames exceeds a configured size limit. `fitsAStream`: the limit is one a
+    /// streamed request does not have (the whole upload's bytes, the video rows one answer may hold).
+    case clipTooLarge(String, fitsAStream: Bool = false)
     case clipTooLong(seconds: Double, limit: Double)
     /// Neither the clip nor the model offer what the request asked for.
     case modalityUnavailable(requested: ModalityChoice, clip: [Modality], model: [Modality], reason: String? = nil)
@@ -31,7 +32,7 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .undecodableClip(let why): return "the clip could not be decoded: \(why)"
         case .unsupportedFormat(let what): return "unsupported media format: \(what)"
-        case .clipTooLarge(let why): return "the clip is too large: \(why)"
+        case .clipTooLarge(let why, _): return "the clip is too large: \(why)"
         case .clipTooLong(let seconds, let limit):
             return "the clip is \(seconds) s long; this server accepts at most \(limit) s (trim it or raise max_duration_seconds)"
         case .modalityUnavailable(let requested, let clip, let model, let reason):

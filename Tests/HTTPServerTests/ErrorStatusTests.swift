@@ -5,7 +5,7 @@ final class ErrorStatusTests: SharedDaemonTestCase {
     private static let maxBody = 1_000_000
 
     override class func makeDaemon() throws -> RunningDaemon {
-        try RunningDaemon(settings: ["max_body_bytes": "\(maxBody)"])
+        try RunningDaemon(settings: ["max_body_bytes": "\(maxBody)", "max_duration_seconds": "20"])
     }
 
     private func assertError(_ response: Curl.Response, _ status: Int, _ code: String,
@@ -77,7 +77,9 @@ final class ErrorStatusTests: SharedDaemonTestCase {
 
     func test413ForDeclaredAndForStreamedOversizeBodies() throws {
         let big = try Fixture.garbage(Self.maxBody + 1)
-        assertError(try classify(body: big), 413, "payload_too_large")
+        let refused = try classify(body: big)
+        assertError(refused, 413, "payload_too_large")
+        XCTAssertTrue(message(refused).contains("?stream=true"), "a /v1 upload over max_body_bytes is told it can stream")
         // Chunked: no length up front, so the cap is enforced while the body streams in.
         assertError(try Curl.run(port: port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
                                  bodyFile: big, chunked: true), 413, "payload_too_large")
@@ -85,6 +87,18 @@ final class ErrorStatusTests: SharedDaemonTestCase {
         let small = try Curl.run(port: port, path: "/v1/classify", headers: ["Content-Type": "audio/wav"],
                                  bodyFile: Fixture.tone, chunked: true)
         XCTAssertEqual(small.status, 200)
+    }
+
+    /// Longer than max_duration_seconds: 422, with the way out (streaming); a stream of it is answered.
+    func test422ForAClipTooLongPointsToStreaming() throws {
+        let refused = try classify(type: "audio/flac", body: Fixture.long)
+        assertError(refused, 422, "clip_too_long")
+        XCTAssertTrue(message(refused).contains("?stream=true"), message(refused))
+        XCTAssertEqual(try classify("?stream=true", type: "audio/flac", body: Fixture.long).status, 200)
+    }
+
+    private func message(_ response: Curl.Response) -> String {
+        (response.json["error"] as? [String: Any])?["message"] as? String ?? ""
     }
 
     func test415ForOtherContentTypes() throws {
