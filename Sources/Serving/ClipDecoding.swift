@@ -48,3 +48,10 @@ public protocol ClipDecoding: Sendable {
     /// fills in the request's and the model's side.
     func openStream(_ source: MediaSource, want: Set<Modality>, crops: CropCount) throws -> WindowSource
 }
+
+extension Modality {
+    /// The modalities a decoded recording offers.
+    public static func available(audio: Bool, video: Bool) -> Set<Modality> {
+        Set([audio ? Modality.audio : nil, video ? .video : nil].compactMap { $0 })
+    }
+}

@@ -45,10 +45,3 @@ final class ClipWindowSource: WindowSource {
 
     func close() {}
 }
-
-extension Modality {
-    /// The modalities a decoded recording offers.
-    public static func available(audio: Bool, video: Bool) -> Set<Modality> {
-        Set([audio ? Modality.audio : nil, video ? .video : nil].compactMap { $0 })
-    }
-}
