@@ -30,7 +30,7 @@ final class V2ClipBatch: @unchecked Sendable {
             batch.pending = handles
             return batch.failed
         }
-        if failedAlready { batch.abandonAll() }
+        if failedAlready { batch.withdrawAll() }
         return { batch.abandonAll() }
     }
 
@@ -57,13 +57,19 @@ final class V2ClipBatch: @unchecked Sendable {
             }
         }
         guard let finished else { return }
-        if case .failure = finished { abandonAll() }
+        if case .failure = finished { withdrawAll() }
         completion(finished)
     }
 
+    /// The client went away: every element is abandoned (and counted as such).
     private func abandonAll() {
-        let handles = lock.withLock { pending }
-        for handle in handles { handle.abandon() }
+        for handle in lock.withLock({ pending }) { handle.abandon() }
+    }
+
+    /// Another element failed: the rest is dropped without being counted as disconnects.
+    private func withdrawAll() {
+        let why = ServingError.cancelled("another CLIP element of the request failed")
+        for handle in lock.withLock({ pending }) { handle.withdraw(because: why) }
     }
 
     private static func naming(_ index: Int, _ error: Error) -> APIError {

@@ -40,6 +40,12 @@ public final class PendingRequest<Output: Sendable>: @unchecked Sendable {
         cut(.clientGone)
     }
 
+    /// Nobody needs the answer any more for another reason than a disconnect (a request of several parts failed
+    /// in another part): its work is dropped as for `abandon`, but it is not counted as a client that left.
+    public func withdraw(because error: ServingError) {
+        cut(error)
+    }
+
     func cut(_ error: ServingError) {
         guard let stage = answer(.failure(error)) else { return }
         cutShort(error, stage)
