@@ -5,8 +5,8 @@ requests, against the same short requests alone, measured in the same run with t
 It starts the daemon once (a demo bundle of the given size unless --bundle is given), writes a 1-hour recording
 with the ffmpeg CLI (sound, or with --format mp4 a 320x240 H.264 video with that sound), then alternates two
 phases --rounds times:
-  alone    one client posts the short clip back to back for as long as the stream phase took
-  beside   the same client, while a second one streams the hour (upload, then one line per window)
+  alone    one client (or --short-clients N) posts the short clip back to back for as long as the stream phase took
+  beside   the same clients, while another one streams the hour (upload, then one line per window)
 
 Numbers it prints (medians over rounds, with min..max):
   short p50/p99 ms     client-side latency of the short requests, alone and beside the stream, and their ratio
@@ -93,10 +93,31 @@ def short_requests(port, body, content_type, stop):
     return latencies, statuses
 
 
-def run_short(port, body, content_type, seconds):
+def many_short_requests(port, body, content_type, stop, clients):
+    """`clients` clients posting back to back; their latencies together, and the statuses summed."""
+    results = [None] * clients
+
+    def client(i):
+        results[i] = short_requests(port, body, content_type, stop)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies, statuses = [], {}
+    for lat, st in results:
+        latencies += lat
+        for code, n in st.items():
+            statuses[code] = statuses.get(code, 0) + n
+    return latencies, statuses
+
+
+def run_short(port, body, content_type, seconds, clients=1):
     stop = threading.Event()
     result = {}
-    thread = threading.Thread(target=lambda: result.update(zip(("lat", "st"), short_requests(port, body, content_type, stop))))
+    thread = threading.Thread(target=lambda: result.update(zip(("lat", "st"), many_short_requests(
+        port, body, content_type, stop, clients))))
     thread.start()
     time.sleep(seconds)
     stop.set()
@@ -104,7 +125,7 @@ def run_short(port, body, content_type, seconds):
     return result["lat"], result["st"]
 
 
-def run_beside(daemon, body, content_type, recording, recording_type, query):
+def run_beside(daemon, body, content_type, recording, recording_type, query, clients):
     stop = threading.Event()
     result, streamed = {}, {}
     peak = [0]
@@ -116,7 +137,8 @@ def run_beside(daemon, body, content_type, recording, recording_type, query):
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample)
-    shorts = threading.Thread(target=lambda: result.update(zip(("lat", "st"), short_requests(daemon.port, body, content_type, stop))))
+    shorts = threading.Thread(target=lambda: result.update(zip(("lat", "st"), many_short_requests(
+        daemon.port, body, content_type, stop, clients))))
     sampler.start()
     shorts.start()
     began = time.perf_counter()
@@ -143,6 +165,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=3600, help="length of the streamed recording")
     parser.add_argument("--format", default="flac", choices=["flac", "wav", "mp3", "mp4"])
     parser.add_argument("--stream-query", default="top_k=1", help="query of the streamed request, after stream=true")
+    parser.add_argument("--short-clients", type=int, default=1, help="clients posting the short clip back to back")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="extra daemon setting KEY=VALUE")
     args = parser.parse_args()
@@ -180,7 +203,8 @@ def main():
             run_short(daemon.port, body, "audio/wav", 3)  # warm the connection path and the model
             alone_p50, alone_p99, beside_p50, beside_p99, firsts, streams, peaks, befores = ([] for _ in range(8))
             for round_ in range(args.rounds):
-                lat, st, streamed, took = run_beside(daemon, body, "audio/wav", recording, recording_type, args.stream_query)
+                lat, st, streamed, took = run_beside(daemon, body, "audio/wav", recording, recording_type, args.stream_query,
+                                                     args.short_clients)
                 beside_p50.append(percentile(lat, 0.5) * 1e3)
                 beside_p99.append(percentile(lat, 0.99) * 1e3)
                 firsts.append(streamed["first_line_ms"])
@@ -191,7 +215,7 @@ def main():
                       f"stream {streamed['status']} {streamed['lines']} lines, first line {firsts[-1]:.1f} ms, "
                       f"{streams[-1]:.1f} s, RSS {befores[-1]:.0f} -> peak {peaks[-1]:.0f} MiB; last line "
                       f"{json.dumps(streamed['last'])[:120]}")
-                lat, st = run_short(daemon.port, body, "audio/wav", took)
+                lat, st = run_short(daemon.port, body, "audio/wav", took, args.short_clients)
                 alone_p50.append(percentile(lat, 0.5) * 1e3)
                 alone_p99.append(percentile(lat, 0.99) * 1e3)
                 print(f"round {round_} alone:  {len(lat)} short ({st}), p50 {alone_p50[-1]:.1f} p99 {alone_p99[-1]:.1f} ms")

@@ -10,8 +10,8 @@ public enum InputKind: String, Hashable, Sendable {
 /// It decides *what* to run and *when*; the `Batcher` shell carries the actions out on Dispatch queues.
 ///
 /// A job is one request's rows (windows x crops), or one window of a stream. Rows of jobs with the same `InputKind` are
-/// grouped, oldest job first (requests and streams' windows taking turns, see `leader`), into batches of at most
-/// `maxBatch` rows, and of fewer when that kind's learned cost says a full batch would run longer than
+/// grouped, oldest job first (requests and streams' windows share the model by time, see `leader`), into batches
+/// of at most `maxBatch` rows, and of fewer when that kind's learned cost says a full batch would run longer than
 /// `maxBatchSeconds`: at ViT-Large size one row's products are already large enough that a batch saves a few percent of
 /// model time, and every row in it waits for the whole batch. A batch starts when the worker is free and either a full
 /// batch is waiting or the oldest job has waited `maxDelay`. A job that has not started by its deadline is dropped. One
@@ -127,8 +127,9 @@ public struct BatchingStateMachine: Sendable {
     private var mode = Mode.batching
     private var worker = Worker.idle
     private var queue: Deque<Waiting> = []
-    /// Whether the last batch was led by a request rather than a stream's window (see `leader`).
-    private var requestLedLast = false
+    /// Model seconds (at the learned costs) that request-led batches have run beyond window-led ones while both
+    /// were waiting; positive when requests are ahead (see `leader`).
+    private var requestsAhead = 0.0
     public private(set) var queuedRows = 0
     /// Learned seconds per row of each kind; a kind not yet seen adds nothing to the estimate.
     public private(set) var rowSeconds: [InputKind: Double] = [:]
@@ -256,15 +257,18 @@ public struct BatchingStateMachine: Sendable {
     }
 
     /// The job the next batch is formed around: its kind, and its wait for the batching delay. Requests and
-    /// streams' windows take turns: when both wait, the oldest request leads unless a request led the last
-    /// batch, in which case the oldest window does. A request therefore waits behind at most one batch of
-    /// windows, however many streams run (in arrival order it would wait behind every window queued before it),
-    /// and a stream still gets every other batch, so short requests cannot stall it.
+    /// streams' windows share the model by time: when both wait, the oldest request leads unless request-led
+    /// batches are ahead in model seconds, in which case the oldest window does. A request therefore waits
+    /// behind at most one batch of windows, however many streams run (in arrival order it would wait behind
+    /// every window queued before it), and while requests keep coming a stream still gets half the model's time:
+    /// neither side can stall the other. Counting time, not turns, matters at ViT-Large size, where one
+    /// audio+video window (29 s) costs as much as a dozen audio requests. Only batches formed while both sides
+    /// wait count, so neither banks the time the other left idle.
     private func leader() -> Int? {
         guard let oldest = queue.indices.first else { return nil }
         guard let request = queue.firstIndex(where: { !$0.job.admitted }),
               let window = queue.firstIndex(where: { $0.job.admitted }) else { return oldest }
-        return requestLedLast ? window : request
+        return requestsAhead > 0 ? window : request
     }
 
     private mutating func nextBatch(now: ServingInstant) -> Batch? {
@@ -275,7 +279,7 @@ public struct BatchingStateMachine: Sendable {
         let waitedLongEnough = now.seconds(since: head.enqueuedAt) >= configuration.maxDelaySeconds
         let limit = batchLimit(for: kind)
         guard rowsOfKind >= limit || waitedLongEnough || mode == .flushing else { return nil }
-        requestLedLast = !head.job.admitted
+        let contended = queue.contains { $0.job.admitted } && queue.contains { !$0.job.admitted }
 
         var slices: [Slice] = []
         var budget = limit
@@ -289,7 +293,15 @@ public struct BatchingStateMachine: Sendable {
             queuedRows -= take
         }
         queue.removeAll { $0.remaining == 0 }
-        return Batch(kind: kind, slices: slices)
+        let batch = Batch(kind: kind, slices: slices)
+        if contended {
+            // Before warm-up has timed the kind, each batch counts alike: plain turns.
+            let seconds = Double(batch.rowCount) * (rowSeconds[kind] ?? 1)
+            requestsAhead += head.job.admitted ? -seconds : seconds
+        } else {
+            requestsAhead = 0
+        }
+        return batch
     }
 
     /// The earliest instant at which something could change without a new event: the oldest job's batching

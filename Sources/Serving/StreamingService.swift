@@ -8,9 +8,10 @@ import Media
 ///
 /// Bounded memory: a stream decodes its next window only when fewer than `streamWindowsInFlight` of its windows
 /// are queued or running, so it holds that many windows plus the decoder's piece, whatever its length. Short
-/// requests are not starved either way: the batcher lets requests and streams' windows take turns leading a
-/// batch (`BatchingStateMachine`), so a request waits behind at most one batch of windows. Each stream runs on a thread of its own
-/// (`avmae.stream`), at most `maxStreams` of them, so the decode pool stays free for short requests.
+/// requests are not starved either way: the batcher shares the model between requests and streams' windows by
+/// time (`BatchingStateMachine.leader`), so a request waits behind at most one batch of windows. Each stream runs
+/// on a thread of its own (`avmae.stream`), at most `maxStreams` of them, so the decode pool stays free for short
+/// requests.
 extension ClipService {
     public func stream(_ request: StreamRequest, cancellation: StreamCancellation,
                        events: @escaping @Sendable (StreamEvent) -> Void) {

@@ -42,8 +42,8 @@ final class BatchingStateMachineTests: XCTestCase {
                        [.run(.init(kind: .audio, slices: [slice(3, 0..<1), slice(4, 0..<1)]))])
     }
 
-    /// Requests and streams' windows take turns: a request queued behind two streams' windows runs after the
-    /// window in progress, not after every window queued before it, and a stream still gets every other batch.
+    /// Requests and streams' windows share the model: a request queued behind two streams' windows runs after the
+    /// window in progress, not after every window queued before it; at equal costs they alternate.
     func testRequestsAndStreamWindowsTakeTurns() {
         var m = machine(maxBatch: 1, delayMs: 0)
         func window(_ id: UInt64) -> Machine.Job { .init(id: id, kind: .audio, rows: 1, deadline: at(0), admitted: true) }
@@ -64,6 +64,41 @@ final class BatchingStateMachineTests: XCTestCase {
         XCTAssertEqual(runs(m.batchCompleted(now: at(40))), [3])
         XCTAssertEqual(runs(m.batchCompleted(now: at(50))), [])
         XCTAssertTrue(m.isIdle)
+    }
+
+    /// At ViT-Large costs (an audio+video window 29 s, an audio request 2.5 s) requests and windows share the
+    /// model by time, not by turns: after one window, waiting requests lead until they have had as long, instead
+    /// of one request per 29 s window; then the stream gets its next window. The stream keeps one window queued
+    /// behind the running one, as `streamWindowsInFlight` does.
+    func testRequestsAndWindowsShareTheModelByTime() {
+        var m = machine(maxBatch: 1, delayMs: 0, maxQueued: 100)
+        m.observe(kind: .audio, rows: 1, seconds: 2.5)
+        m.observe(kind: .audiovisual, rows: 1, seconds: 29)
+        var clock = 0.0
+        var nextWindow: UInt64 = 100
+        func submitWindow() {
+            _ = m.submit(.init(id: nextWindow, kind: .audiovisual, rows: 1, deadline: at(0), admitted: true), now: at(clock))
+            nextWindow += 1
+        }
+        var running: UInt64 = 0
+        func complete() -> UInt64 {
+            let wasWindow = running >= 100
+            clock += (wasWindow ? 29 : 2.5) * 1000
+            let runs = m.batchCompleted(now: at(clock), seconds: wasWindow ? 29 : 2.5).compactMap { action -> UInt64? in
+                if case .run(let batch) = action { return batch.slices.first?.jobID }
+                return nil
+            }
+            if wasWindow { submitWindow() }  // the stream's slot is free: it queues its next window
+            running = runs.first ?? 0
+            return running
+        }
+        submitWindow()  // window 100 runs alone: nothing else waits, nothing is counted
+        running = 100
+        for id in 1...20 { _ = m.submit(job(UInt64(id), deadlineMs: 1e9), now: at(1)) }
+        submitWindow()  // window 101 waits behind it
+        let order = (0..<15).map { _ in complete() }
+        XCTAssertEqual(order, [1, 101, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 102, 13],
+                       "a request, a 29 s window, then requests for as long (2.5 - 29 + 11 x 2.5 = +1 s), then a window")
     }
 
     func testFullBatchRunsAtOnceWithoutWaiting() {
