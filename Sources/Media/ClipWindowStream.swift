@@ -24,13 +24,7 @@ public final class ClipWindowStream {
     /// Opens the source and the tracks `policy` wants; refuses it as the whole-clip decoder would (size, format,
     /// declared length over `limits.maxDurationSeconds`, no usable track, frames over the pixel limit).
     public init(source: MediaSource, policy: ClipPolicy, limits: MediaLimits, preferSndfile: Bool = true) throws(MediaError) {
-        guard source.count > 0 else { throw MediaError.empty }
-        guard source.count <= limits.maxBytes else { throw MediaError.tooLarge(bytes: source.count, limit: limits.maxBytes) }
-        let probe = try FormatInput(source: source, limits: limits)
-        if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
-            throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
-        }
-        let tracks = try TrackChoice(probe, policy: policy, limits: limits)
+        let (probe, tracks) = try TrackChoice.open(source, policy: policy, limits: limits)
         info = MediaInfo(probe, tracks: tracks)
         self.source = source
         self.policy = policy
@@ -39,14 +33,12 @@ public final class ClipWindowStream {
             audio = try AudioWindowStream(source: source, probe: probe, stream: stream, policy: policy, limits: limits,
                                           preferSndfile: preferSndfile, alignToPictures: tracks.video != nil)
             silentStarts = []
-        } else if let stream = tracks.video {
+        } else {
+            guard let stream = tracks.video else { preconditionFailure("TrackChoice picks at least one track") }
             info.durationSeconds = try TrackChoice.videoSeconds(probe, stream: stream, limits: limits)
             audio = nil
             silentStarts = Windowing.starts(totalSamples: Int((info.durationSeconds * Double(policy.sampleRate)).rounded()),
                                             window: policy.windowSamples, hop: policy.hopSamples)
-        } else {
-            audio = nil
-            silentStarts = []
         }
         pictures = tracks.video.map { stream in
             (VideoSampling(stream: stream, rotation: probe.rotation(of: stream), threads: 1, limits: limits,

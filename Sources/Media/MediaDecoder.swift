@@ -19,14 +19,7 @@ public struct MediaDecoder: Sendable {
     }
 
     public func decode(_ bytes: [UInt8], policy: ClipPolicy) throws(MediaError) -> DecodedClip {
-        guard !bytes.isEmpty else { throw MediaError.empty }
-        guard bytes.count <= limits.maxBytes else { throw MediaError.tooLarge(bytes: bytes.count, limit: limits.maxBytes) }
-
-        let probe = try FormatInput(bytes: bytes, limits: limits)
-        if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
-            throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
-        }
-        let tracks = try TrackChoice(probe, policy: policy, limits: limits)
+        let (probe, tracks) = try TrackChoice.open(.bytes(bytes), policy: policy, limits: limits)
         var info = MediaInfo(probe, tracks: tracks)
         var waveform: [Float]?
         if let audioStream = tracks.audio {

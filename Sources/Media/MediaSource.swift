@@ -36,6 +36,18 @@ public final class MediaFile: Sendable {
         self.size = size
     }
 
+    /// The file at `path`, opened read-only; nil when it cannot be opened.
+    public convenience init?(path: String) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            close(descriptor)
+            return nil
+        }
+        self.init(adopting: descriptor, size: Int(status.st_size))
+    }
+
     deinit { close(descriptor) }
 
     /// Copies up to `buffer.count` bytes from `offset`; fewer only at the end of the file or on a read error.

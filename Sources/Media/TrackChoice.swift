@@ -17,6 +17,20 @@ struct TrackChoice {
         guard audio != nil || video != nil else { throw Self.missing(policy) }
     }
 
+    /// Opens `source` for `policy` and picks its tracks, refusing it as early as it can: empty, over the byte
+    /// limit, not a container FFmpeg reads, a declared length over the duration limit, no usable track. The
+    /// start both decoders share.
+    static func open(_ source: MediaSource, policy: ClipPolicy,
+                     limits: MediaLimits) throws(MediaError) -> (probe: FormatInput, tracks: TrackChoice) {
+        guard source.count > 0 else { throw MediaError.empty }
+        guard source.count <= limits.maxBytes else { throw MediaError.tooLarge(bytes: source.count, limit: limits.maxBytes) }
+        let probe = try FormatInput(source: source, limits: limits)
+        if let declared = probe.declaredDuration, declared > limits.maxDurationSeconds {
+            throw MediaError.tooLong(seconds: declared, limit: limits.maxDurationSeconds)
+        }
+        return (probe, try TrackChoice(probe, policy: policy, limits: limits))
+    }
+
     /// The video's length when it has no sound to measure it by: declared, or found by demuxing to the end.
     /// Leaves `probe` at its end.
     static func videoSeconds(_ probe: FormatInput, stream: Int, limits: MediaLimits) throws(MediaError) -> Double {

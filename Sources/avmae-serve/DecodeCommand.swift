@@ -90,15 +90,11 @@ struct DecodeCommand: ParsableCommand {
     /// The file read where it lies, as a spooled upload is, one window at a time, within the server's default
     /// streaming limits (2 GiB, 4 h).
     private static func stream(_ file: String, policy: ClipPolicy) throws -> (MediaInfo, Int) {
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file]) }
-        var size = stat()
-        guard fstat(descriptor, &size) == 0 else {
-            close(descriptor)
+        guard let opened = MediaFile(path: file) else {
             throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: file])
         }
-        let windows = try ClipWindowStream(source: .file(MediaFile(adopting: descriptor, size: Int(size.st_size))),
-                                           policy: policy, limits: MediaLimits(maxBytes: 2 << 30, maxDurationSeconds: 4 * 3600))
+        let windows = try ClipWindowStream(source: .file(opened), policy: policy,
+                                           limits: MediaLimits(maxBytes: 2 << 30, maxDurationSeconds: 4 * 3600))
         var count = 0
         while try windows.next() != nil { count += 1 }
         return (windows.info, count)
